@@ -1,0 +1,4 @@
+"""fiche-vlm: product fiches → Qwen2-VL (LLaMA-Factory) → vLLM → CAD-ready JSON and OpenSCAD."""
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,47 @@
+"""Canonical JSON text: what the model is trained to emit and what xgrammar emits under the schema.
+
+xgrammar writes object keys in the schema's `properties` order and, with `disable_any_whitespace`, no spaces,
+so the training text must be exactly that: keys in schema order, compact separators, `ensure_ascii=False`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from postprocess.schema import load_schema
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    ref = node.get("$ref")
+    if ref and ref.startswith("#/$defs/"):
+        return root["$defs"][ref.split("/")[-1]]
+    return node
+
+
+def canonical_number(value: float | int) -> float | int:
+    """Integral floats become ints; others are rounded to 1e-6 so no scientific notation appears."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return value
+    rounded = round(float(value), 6)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def order_like_schema(value: Any, node: dict, root: dict) -> Any:
+    """A copy of `value` whose object keys follow the schema's properties order; unknown keys keep their place at the end."""
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        properties = node.get("properties", {})
+        ordered = {key: order_like_schema(value[key], properties[key], root) for key in properties if key in value}
+        ordered.update({key: item for key, item in value.items() if key not in properties})
+        return ordered
+    if isinstance(value, list):
+        return [order_like_schema(item, node.get("items", {}), root) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return canonical_number(value)
+    return value
+
+
+def canonical_text(value: Any, schema: dict | None = None) -> str:
+    """The canonical JSON text of a fiche (or of any object under `schema`)."""
+    schema = schema if schema is not None else load_schema("fiche")
+    return json.dumps(order_like_schema(value, schema, schema), ensure_ascii=False, separators=(",", ":"))
