@@ -11,6 +11,12 @@ import click
 
 COMMAND_MODULES = (
     "fiche_vlm.commands",
+    "fiche_vlm.samples",
+    "converters.cli",
+    "fiche_vlm.serve",
+    "fiche_vlm.predict",
+    "eval.cli",
+    "postprocess.cli",
 )
 
 

@@ -97,6 +97,28 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return tokenizer
 
 
+def spec_for_corpus(corpus_paths: list[Path], seed: int = 0) -> TinySpec:
+    digest = hashlib.sha256(b"".join(Path(path).read_bytes() for path in corpus_paths)).hexdigest()
+    return TinySpec(seed=seed, corpus_sha256=digest)
+
+
+def ensure_tiny_model(out_dir: str | Path, corpus_paths: list[Path], seed: int = 0) -> Path:
+    """The tiny model in `out_dir`, built only when absent or made from another spec or corpus; built in a
+    sibling folder and renamed, so an interrupted build never leaves a half model behind."""
+    import shutil
+
+    out_dir, spec = Path(out_dir), spec_for_corpus(corpus_paths, seed)
+    spec_file = out_dir / "tiny_spec.json"
+    if spec_file.exists() and json.loads(spec_file.read_text(encoding="utf-8")) == json.loads(json.dumps(asdict(spec))):
+        return out_dir
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    build_tiny_model(partial, corpus_paths, spec)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)
+    return out_dir
+
+
 def build_tiny_model(out_dir: str | Path, corpus_paths: list[Path], spec: TinySpec = TinySpec()) -> Path:
     """Build and save the model, tokenizer and processor in `out_dir`; deterministic for a spec and a corpus."""
     import torch

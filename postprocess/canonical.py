@@ -6,6 +6,7 @@ so the training text must be exactly that: keys in schema order, compact separat
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from postprocess.schema import load_schema
@@ -45,3 +46,26 @@ def canonical_text(value: Any, schema: dict | None = None) -> str:
     """The canonical JSON text of a fiche (or of any object under `schema`)."""
     schema = schema if schema is not None else load_schema("fiche")
     return json.dumps(order_like_schema(value, schema, schema), ensure_ascii=False, separators=(",", ":"))
+
+
+def plain_number_text(value: float) -> str:
+    """A JSON number without exponent (json.dumps writes 1e-05 and 1e+16), rounded to 1e-6."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a JSON number")
+    value = canonical_number(value)
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.6f}".rstrip("0")
+    return text if not text.endswith(".") else text + "0"
+
+
+def dumps_plain(value: Any) -> str:
+    """Compact JSON text like `canonical_text` (no reordering), with every number written without exponent."""
+    if isinstance(value, dict):
+        members = (f"{json.dumps(str(key), ensure_ascii=False)}:{dumps_plain(item)}" for key, item in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dumps_plain(item) for item in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return plain_number_text(value)
+    return json.dumps(value, ensure_ascii=False)

@@ -1,9 +1,6 @@
-"""Shared fixtures: the tiny model (built once, cached by a hash of its spec and corpus) and the sample data."""
+"""Shared fixtures: the tiny model (built once, cached by its spec and corpus) and the sample data."""
 from __future__ import annotations
 
-import hashlib
-import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +8,6 @@ import pytest
 from fiche_vlm import PROJECT_ROOT
 
 SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
-CACHE = PROJECT_ROOT / ".cache" / "tiny-model"
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +18,7 @@ def sample_fiches() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """The tiny Qwen2-VL built from the sample corpus; rebuilt only when its spec or the corpus changes."""
-    from fiche_vlm.tiny_model import TinySpec, build_tiny_model
+    from fiche_vlm.tiny_model import ensure_tiny_model, spec_for_corpus
 
-    spec = replace(TinySpec(), corpus_sha256=hashlib.sha256(SAMPLE_FICHES.read_bytes()).hexdigest())
-    target = CACHE / spec.key()
-    if not (target / "model.safetensors").exists():
-        partial = target.with_suffix(".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        build_tiny_model(partial, [SAMPLE_FICHES], spec)
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)
-    return target
+    key = spec_for_corpus([SAMPLE_FICHES]).key()
+    return ensure_tiny_model(PROJECT_ROOT / ".cache" / "tiny-model" / key, [SAMPLE_FICHES])

@@ -1,0 +1,85 @@
+"""The shape every converter shares: check every line first, then write outputs, rejects and registrations.
+
+A converter supplies a function turning one parsed input line into a sharegpt record (raising RecordError
+with the field and problem when it cannot). Nothing is written until every line has been judged, so strict
+mode can refuse the whole input with the complete list of problems and leave no file behind.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from converters.report import ConvertReport, RecordError, Reject, RejectedInput, iter_jsonl
+from converters.sharegpt import atomic_write_text, dumps_jsonl, register_dataset, write_records
+
+ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
+
+
+@dataclass
+class Converted:
+    line: int
+    raw: str
+    record: dict[str, Any]
+
+
+def judge_lines(src: Path, convert_one: ConvertOne, report: ConvertReport,
+                lines: Iterable[tuple[int, str, dict[str, Any] | RecordError]] | None = None) -> list[Converted]:
+    """Run `convert_one` on every line of `src`, filling `report.read` and `report.rejects`; the good records."""
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: input file not found")
+    good: list[Converted] = []
+    for number, raw, parsed in (lines if lines is not None else iter_jsonl(src)):
+        report.read += 1
+        try:
+            if isinstance(parsed, RecordError):
+                raise parsed
+            good.append(Converted(number, raw, convert_one(parsed, number)))
+        except RecordError as error:
+            report.rejects.append(Reject(str(src), number, error.field, error.problem, raw))
+    return good
+
+
+def images_dir_for(out: Path) -> Path:
+    """`dataset_info/fiches.json` → `dataset_info/fiches.images` (where fitted images are written)."""
+    return out.with_name(out.name.split(".")[0] + ".images")
+
+
+def rejects_path_for(out: Path) -> Path:
+    """`data/demo.sharegpt.json` → `data/demo.sharegpt.rejects.jsonl`."""
+    return out.with_suffix(".rejects.jsonl")
+
+
+def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str, Any]]]], *, out: Path,
+           dataset_dir: Path | None, images: bool, strict: bool,
+           before_write: Callable[[], None] | None = None) -> ConvertReport:
+    """Strict: raise RejectedInput if anything was rejected (nothing written). Otherwise write each dataset,
+    the rejects file (always, so an old one never lingers) and the registry entries."""
+    report.written = sum(len(records) for _, records in datasets.values())
+    report.check_counts()
+    if strict and report.rejects:
+        raise RejectedInput(report)
+    if before_write is not None:
+        before_write()
+    for name, (path, records) in datasets.items():
+        write_records(path, records)
+        report.outputs[name] = path
+        report.counts[name] = len(records)
+        if dataset_dir is not None:
+            register_dataset(dataset_dir, name, path, images=images)
+    report.rejects_path = rejects_path_for(out)
+    atomic_write_text(report.rejects_path, dumps_jsonl(reject.to_json() for reject in report.rejects))
+    return report
+
+
+class UniqueIds:
+    """Refuses a record id already seen in this input (the first line keeps it)."""
+
+    def __init__(self) -> None:
+        self._first_line: dict[str, int] = {}
+
+    def claim(self, record_id: str, line: int) -> None:
+        first = self._first_line.setdefault(record_id, line)
+        if first != line:
+            raise RecordError("id", f"duplicate id {record_id!r} (first on line {first})")

@@ -1,0 +1,23 @@
+"""The data-root rule: a path named in an input file must stay inside the data root once resolved."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from converters.report import RecordError
+
+
+def resolve_inside(root: Path, name: object, field: str) -> Path:
+    """`name` resolved against `root`; a RecordError when it is not a non-empty string or escapes `root`.
+
+    Absolute paths are accepted only when they lie inside the root; `..` segments and symlinks are judged
+    after resolution, so `images/../a.png` is fine and `../secret.png` is not.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise RecordError(field, f"expected a non-empty path string, got {name!r}")
+    if "\x00" in name:
+        raise RecordError(field, "path contains a NUL character")
+    root = root.resolve()
+    candidate = (root / name).resolve()  # an absolute `name` replaces root here
+    if not candidate.is_relative_to(root):
+        raise RecordError(field, f"path {name!r} escapes the data root {root}")
+    return candidate

@@ -1,0 +1,89 @@
+"""A folder of views named `<fiche>_<view>` (`pump_a.png`, `pump_b.jpg`, `valve_1.png`, …) → fiche JSONL skeleton."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from converters.images import DEFAULT_LONG_SIDE
+from converters.media import open_image
+from converters.pdf_ocr import OCR_LANG, ocr_text
+from converters.report import ConvertReport, RecordError, Reject, with_progress
+from converters.skeleton import SkeletonWriter, skeleton_line
+
+# Named views, in the order a drawing usually presents them (French first, then English).
+VIEW_WORDS = ("face", "dessus", "gauche", "droite", "cote", "côté", "dessous", "arriere", "arrière", "coupe",
+              "detail", "détail", "iso", "perspective", "front", "top", "left", "right", "side", "bottom", "back",
+              "section")
+VIEW_NAME = re.compile(r"^(?P<fiche>.+)_(?P<view>[A-Za-z]|\d{1,3}|" + "|".join(VIEW_WORDS) + r")$", re.IGNORECASE)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def view_order(view: str) -> tuple[int, int | str]:
+    """Letters first (a, b, c), then numbers in numeric order (1, 2, 10), then named views (face, dessus, …)."""
+    if view.isdigit():
+        return (1, int(view))
+    if len(view) == 1:
+        return (0, view.lower())
+    return (2, VIEW_WORDS.index(view.lower()))
+
+
+def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str, Path]]]:
+    """Fiche id → [(view, path)] in view order; files that name no view are added to the rejects."""
+    groups: dict[str, dict[str, Path]] = defaultdict(dict)
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue  # editor and OS droppings (.DS_Store), not user data
+        report.read += 1
+        match = VIEW_NAME.match(path.stem)
+        problem = None
+        if path.is_dir():
+            problem = "is a folder (only the top level of SRC is read)"
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            problem = f"not an image file name (expected one of {', '.join(sorted(IMAGE_SUFFIXES))})"
+        elif match is None:
+            problem = ("the name carries no view suffix (expected <fiche>_a, <fiche>_b …, <fiche>_1, <fiche>_2 … "
+                       "or a view name such as <fiche>_face, <fiche>_dessus, <fiche>_coupe)")
+        elif not path.resolve().is_relative_to(folder.resolve()):
+            problem = f"a link to {path.resolve()}, outside {folder} (the data root)"
+        elif match["view"].lower() in {view.lower() for view in groups[match["fiche"]]}:
+            problem = f"a second file for view {match['view']!r} of fiche {match['fiche']!r}"
+        if problem is not None:
+            report.rejects.append(Reject(str(path), None, "file", problem, path.name))
+            continue
+        groups[match["fiche"]][match["view"]] = path
+    return {fiche: sorted(views.items(), key=lambda item: view_order(item[0])) for fiche, views in groups.items() if views}
+
+
+def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_LONG_SIDE, ocr: bool = False,
+                  ocr_lang: str = OCR_LANG, strict: bool = False, show_progress: bool = False) -> ConvertReport:
+    """Write the fiche JSONL `out`: one line per fiche found in the folder `src`, views fitted to the 28-px
+    grid into `<out stem>.images/`, `context_text` from OCR of the original views when `ocr`, the fixed
+    French instruction, `output: null`. `read` counts files: read = files used + files rejected."""
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: not a folder of view images")
+    report = ConvertReport(source=src, unit="files")
+    writer = SkeletonWriter(out, long_side)
+    try:
+        groups = group_views(src, report)
+        lines = []
+        items = list(groups.items())
+        for fiche_id, views in (with_progress(items, f"fitting views in {src.name}") if show_progress else items):
+            images, texts = [], []
+            for view, path in views:
+                try:
+                    image = open_image(path, path.name, "file")
+                    images.append(writer.save_view(image, f"{fiche_id}_{view}.png"))
+                except (RecordError, ValueError) as error:
+                    problem = error.problem if isinstance(error, RecordError) else str(error)
+                    report.rejects.append(Reject(str(path), None, "file", problem, path.name))
+                    continue
+                report.written += 1
+                if ocr:
+                    texts.append(ocr_text(image, ocr_lang))
+            if images:
+                lines.append(skeleton_line(fiche_id, images, "\n".join(text for text in texts if text)))
+        return writer.finish(report, lines, strict=strict)
+    finally:
+        writer.discard()

@@ -1,0 +1,69 @@
+"""Fiche geometry: per-axis dimension error in mm, unit match, and IoU of the envelope boxes (manifold3d boolean)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from postprocess.units import MM_PER_UNIT
+
+AXES = ("H", "W", "D")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Overall dimensions in mm, with the unit they were written in."""
+    H: float
+    W: float
+    D: float
+    unit: str
+
+    @property
+    def size_wdh(self) -> tuple[float, float, float]:
+        """Box extents along x, y, z: width, depth, height (the OpenSCAD envelope's cube([W, D, H]))."""
+        return (self.W, self.D, self.H)
+
+
+def envelope_of(fiche: Any) -> Envelope | None:
+    """The fiche's `dimensions` converted to mm, or None when they are missing or malformed."""
+    dimensions = fiche.get("dimensions") if isinstance(fiche, Mapping) else None
+    if not isinstance(dimensions, Mapping) or dimensions.get("unit") not in MM_PER_UNIT:
+        return None
+    factor = MM_PER_UNIT[dimensions["unit"]]
+    values = {}
+    for axis in AXES:
+        value = dimensions.get(axis)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            return None
+        values[axis] = float(value) * factor
+    return Envelope(unit=dimensions["unit"], **values)
+
+
+def axis_errors_mm(predicted: Envelope, gold: Envelope) -> dict[str, float]:
+    """Absolute error per axis, in mm, after both sides are converted to mm."""
+    return {axis: abs(getattr(predicted, axis) - getattr(gold, axis)) for axis in AXES}
+
+
+def _box(size: tuple[float, float, float]):
+    import manifold3d
+
+    return manifold3d.Manifold.cube(list(size))
+
+
+def envelope_iou(predicted: Envelope, gold: Envelope) -> float:
+    """IoU of the two boxes anchored at the origin, by exact mesh boolean (manifold3d).
+
+    A box with a zero side has no volume: IoU is 0 unless both are empty, where it is undefined (raised).
+    """
+    a, b = _box(predicted.size_wdh), _box(gold.size_wdh)
+    union = (a + b).volume()
+    if union <= 0:
+        raise ValueError("both envelopes have zero volume: IoU undefined")
+    return (a ^ b).volume() / union
+
+
+def box_iou_closed_form(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """IoU of two origin-anchored boxes from their sides: the product of the smaller sides over the union."""
+    inter = min(a[0], b[0]) * min(a[1], b[1]) * min(a[2], b[2])
+    union = a[0] * a[1] * a[2] + b[0] * b[1] * b[2] - inter
+    return inter / union

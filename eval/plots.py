@@ -1,0 +1,88 @@
+"""PNG plots for the report (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    os.replace(temporary, path)
+    return path
+
+
+def bar_chart(values: Mapping[str, float | None], path: Path, *, title: str, ylabel: str,
+              ylim: tuple[float, float] | None = (0.0, 1.0)) -> Path:
+    """One bar per label; undefined values are drawn as an empty slot marked n/a."""
+    plt = _pyplot()
+    labels = list(values)
+    heights = [values[label] or 0.0 for label in labels]
+    figure, axes = plt.subplots(figsize=(max(4.0, 0.9 * len(labels) + 1.5), 3.6))
+    bars = axes.bar(range(len(labels)), heights, color="#4a7ab5")
+    for bar, label in zip(bars, labels):
+        value = values[label]
+        axes.annotate("n/a" if value is None else f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                      ha="center", va="bottom", fontsize=8)
+    axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    if ylim:
+        axes.set_ylim(ylim[0], ylim[1] * 1.1)
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def histogram(series: Mapping[str, Sequence[float]], path: Path, *, title: str, xlabel: str, bins: int = 20) -> Path:
+    """Histograms of one or more named series (e.g. the H, W, D errors) on shared bins."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    everything = [value for values in series.values() for value in values]
+    top = max(everything) if everything else 1.0
+    edges = [top * i / bins for i in range(bins + 1)] if top > 0 else [0.0, 1.0]
+    # Side by side within each bin, so that equal errors on several axes stay visible.
+    axes.hist([list(values) for values in series.values()], bins=edges,
+              label=[f"{name} (n={len(values)})" for name, values in series.items()])
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("count")
+    axes.set_title(title)
+    axes.legend()
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def loss_curve(rows: Sequence[Mapping], path: Path) -> Path:
+    """Training loss (and eval loss where logged) against the optimizer step."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    positive = True
+    for key, label in (("loss", "train loss"), ("eval_loss", "eval loss")):
+        points = [(row["current_steps"], row[key]) for row in rows if row.get(key) is not None]
+        if points:
+            steps, losses = zip(*points)
+            positive = positive and min(losses) > 0
+            axes.plot(steps, losses, marker="o" if len(points) < 30 else None, markersize=3, label=label)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    if positive:
+        axes.set_yscale("log")  # a fit to a few examples falls by orders of magnitude
+    axes.set_title("Training loss (trainer_log.jsonl)")
+    axes.legend()
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)

@@ -1,0 +1,125 @@
+"""The demo chain on the embedded sample: convert → train → merge → serve → predict → OpenSCAD → score.
+
+Each step is the same command a user runs alone (`fiche convert`, `llamafactory-cli train|export`, `fiche serve`,
+`fiche predict`, `fiche scad`, `fiche score`); this module only strings them together into `outputs/demo/`.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from fiche_vlm import PROJECT_ROOT
+
+SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
+DEMO_LONG_SIDE = (224, 224)  # the tiny model's resolution; keep smoke.yaml's image_max_pixels ≥ 224×224
+console = Console(stderr=True)
+
+
+class StepFailed(RuntimeError):
+    """A step of the chain failed; the message names the step and where its log is."""
+
+
+@dataclass(frozen=True)
+class DemoLayout:
+    """Where each stage of the demo writes, all under one output folder (the base model is shared)."""
+    out: Path
+    base_model: Path = PROJECT_ROOT / "outputs" / "tiny-qwen2vl"
+    dataset_dir: Path = PROJECT_ROOT / "dataset_info"
+    dataset_name: str = "fiche_sample"
+
+    @property
+    def dataset_file(self) -> Path:
+        return self.dataset_dir / f"{self.dataset_name}.json"
+
+    @property
+    def adapter(self) -> Path:
+        return self.out / "adapter"
+
+    @property
+    def merged(self) -> Path:
+        return self.out / "merged"
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions.jsonl"
+
+    @property
+    def scad_dir(self) -> Path:
+        return self.out / "scad"
+
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+
+def run_logged(step: str, command: list[str], log: Path) -> None:
+    """Run one tool of the chain with its output in `log`; a failure raises with the log's tail."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"[dim]$ {' '.join(command)}[/dim]")
+    with log.open("w", encoding="utf-8") as handle:
+        status = subprocess.run(command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    if status != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
+        raise StepFailed(f"{step} failed (exit {status}); log: {log}\n{tail}")
+
+
+def venv_tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
+    run_logged("train", [venv_tool("llamafactory-cli"), "train", str(train_recipe),
+                         f"model_name_or_path={layout.base_model}", f"dataset_dir={layout.dataset_dir}",
+                         f"dataset={layout.dataset_name}", f"output_dir={layout.adapter}"],
+               layout.logs / "train.log")
+    run_logged("merge", [venv_tool("llamafactory-cli"), "export", str(merge_recipe),
+                         f"model_name_or_path={layout.base_model}", f"adapter_name_or_path={layout.adapter}",
+                         f"export_dir={layout.merged}"],
+               layout.logs / "merge.log")
+
+
+def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 8300,
+             train_recipe: Path = PROJECT_ROOT / "recipes" / "smoke.yaml",
+             merge_recipe: Path = PROJECT_ROOT / "recipes" / "merge-smoke.yaml") -> dict:
+    """Run the chain and return the scored metrics; every artefact of the run lands under `layout.out`."""
+    from converters.fiche import convert_fiches
+    from eval.runner import score
+    from fiche_vlm.predict import predict_file
+    from fiche_vlm.serve import VLLMServer
+    from fiche_vlm.tiny_model import ensure_tiny_model
+    from postprocess.openscad import write_scad_files
+
+    started = time.monotonic()
+
+    console.rule("1/7 convert")  # strict: bad input stops the demo here, before anything is trained
+    report = convert_fiches(fiches, layout.dataset_file, dataset_dir=layout.dataset_dir, name=layout.dataset_name,
+                            long_side=DEMO_LONG_SIDE, strict=True)
+    console.print(report.summary())
+
+    console.rule("2/7 tiny model")
+    ensure_tiny_model(layout.base_model, [fiches])
+
+    console.rule("3/7 train + merge (llamafactory-cli)")
+    train_and_merge(layout, train_recipe, merge_recipe)
+
+    console.rule("4/7 serve (vLLM) + 5/7 predict")
+    layout.predictions.unlink(missing_ok=True)
+    with VLLMServer(layout.merged, port=port, log_path=layout.logs / "vllm.log") as server:
+        predict_file(fiches, layout.predictions, base_url=server.base_url, model=server.served_name,
+                     long_side=DEMO_LONG_SIDE)
+
+    console.rule("6/7 OpenSCAD")
+    write_scad_files(layout.predictions, layout.scad_dir)
+
+    console.rule("7/7 score")
+    metrics = score(layout.predictions, fiches, layout.out, task="fiche",
+                    train_log=layout.adapter / "trainer_log.jsonl")
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s → {layout.out}")
+    return metrics

@@ -1,0 +1,58 @@
+"""Re-read the raw answers of a predictions.jsonl: extract with repairs, validate, canonicalise, write anew."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from postprocess.extract import extract_json
+from postprocess.files import write_text_atomic
+
+
+def reread_answer(record: dict, errors_of: Callable[[Any], list[str]],
+                  canonical: Callable[[dict], dict]) -> dict:
+    """The record with `json`, `valid`, `errors` recomputed from `raw`, and `repairs` listing every change."""
+    raw = record.get("raw")
+    extracted = extract_json(raw if isinstance(raw, str) else "")
+    errors = [] if extracted.error is None else [f"raw: {extracted.error}"]
+    value = extracted.value
+    if value is not None:
+        errors += errors_of(value)
+        if not errors:
+            value = canonical(value)
+    if record.get("finish_reason") == "length":
+        errors.insert(0, "finish_reason is 'length': the answer was cut off at max_tokens")
+    return {**record, "json": value, "valid": not errors, "errors": errors,
+            "repairs": [str(repair) for repair in extracted.repairs]}
+
+
+def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], list[str]],
+                       canonical: Callable[[dict], dict]) -> dict[str, int]:
+    """Write `out` (same lines, re-read) and `<out>.rejects.jsonl` for lines that are not JSON records."""
+    counts = {"read": 0, "valid": 0, "invalid": 0, "repaired": 0, "unreadable": 0}
+    kept: list[str] = []
+    rejects: list[str] = []
+    with open(predictions, encoding="utf-8") as stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            counts["read"] += 1
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise TypeError("a prediction line must be a JSON object")
+            except (ValueError, TypeError) as error:
+                counts["unreadable"] += 1
+                rejects.append(json.dumps({"line": number, "text": line.rstrip("\n"),
+                                           "reason": f"{predictions}:{number}: {error}"}, ensure_ascii=False))
+                continue
+            result = reread_answer(record, errors_of, canonical)
+            counts["valid" if result["valid"] else "invalid"] += 1
+            counts["repaired"] += bool(result["repairs"])
+            kept.append(json.dumps(result, ensure_ascii=False))
+    write_text_atomic(Path(out), "".join(line + "\n" for line in kept))
+    rejects_path = Path(out).with_suffix(".rejects.jsonl")
+    if rejects or rejects_path.exists():
+        write_text_atomic(rejects_path, "".join(line + "\n" for line in rejects))
+    return counts

@@ -1,0 +1,41 @@
+"""Image → CadQuery: the fixed prompt after the image, the code as the answer, images fitted once."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from PIL import Image
+
+from converters.cadquery import PROMPT, convert_cadquery
+from converters.cli import convert
+from fiche_vlm import PROJECT_ROOT
+
+SAMPLE = PROJECT_ROOT / "data" / "cadquery" / "cadquery.jsonl"
+
+
+def test_sample_converts(tmp_path: Path) -> None:
+    report = convert_cadquery(SAMPLE, tmp_path / "cq.json", dataset_dir=tmp_path, name="cq", strict=True)
+    sources = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    records = json.loads((tmp_path / "cq.json").read_text())
+    assert (report.read, report.written) == (len(sources), len(sources))
+    for source, record in zip(sources, records, strict=True):
+        assert record["id"] == source["deepcad_id"]
+        assert record["messages"] == [{"role": "user", "content": "<image>" + PROMPT},
+                                      {"role": "assistant", "content": source["cadquery"]}]
+        with Image.open(tmp_path / record["images"][0]) as image:
+            assert 640 <= max(image.size) <= 768 and image.size[0] % 28 == 0 == image.size[1] % 28
+
+
+def test_keep_images_points_at_originals(tmp_path: Path) -> None:
+    convert_cadquery(SAMPLE, tmp_path / "cq.json", dataset_dir=tmp_path, name="cq", long_side=None)
+    for record in json.loads((tmp_path / "cq.json").read_text()):
+        assert (tmp_path / record["images"][0]).resolve().parent == SAMPLE.parent / "images"
+    assert not (tmp_path / "cq.images").exists()
+
+
+def test_cli_convert_cadquery(tmp_path: Path) -> None:
+    result = CliRunner().invoke(convert, ["cadquery", str(SAMPLE), "--out", str(tmp_path / "cq.json"),
+                                          "--dataset-dir", str(tmp_path), "--name", "cq", "--long-side", "224", "224"])
+    assert result.exit_code == 0, result.output
+    assert "read 5 lines = written 5 + rejected 0" in result.stdout

@@ -1,0 +1,63 @@
+"""Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from converters.cad_json import SYSTEM_PROMPT, canonical_json, convert_text2cad, number_text
+from converters.cli import convert
+from converters.report import RecordError
+from fiche_vlm import PROJECT_ROOT
+
+SAMPLE = PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1e-07, "0"), (-1e-07, "0"), (0.1 + 0.2, "0.3"), (0.05000000000000001, "0.05"), (1.2345678e-05, "0.000012"),
+    (1e20, "100000000000000000000"), (-90.0, "-90"), (7, "7"), (0.0, "0"), (-2.5, "-2.5"),
+])
+def test_number_text(value: float, text: str) -> None:
+    assert number_text(value) == text
+
+
+@given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False))
+def test_numbers_round_trip_within_a_millionth_and_never_use_exponents(value: float) -> None:
+    text = canonical_json({"x": [value]})
+    assert "e" not in text.lower()
+    assert abs(json.loads(text)["x"][0] - value) <= 5e-7 + abs(value) * 1e-15
+
+
+def test_non_finite_number_is_refused() -> None:
+    with pytest.raises(RecordError, match=r"cad\.a\[1\]: number inf is not finite"):
+        canonical_json({"a": [1, float("inf")]})
+
+
+def test_sample_converts_to_text_only_records(tmp_path: Path) -> None:
+    report = convert_text2cad(SAMPLE, tmp_path / "t.json", dataset_dir=tmp_path, name="text2cad", strict=True)
+    assert (report.read, report.written) == (5, 5)
+    sources = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    records = json.loads((tmp_path / "t.json").read_text())
+    for source, record in zip(sources, records, strict=True):
+        system, user, assistant = record["messages"]
+        assert system == {"role": "system", "content": SYSTEM_PROMPT}
+        assert user == {"role": "user", "content": source["instruction"]}
+        assert assistant["role"] == "assistant" and "e-" not in assistant["content"]
+        assert json.loads(assistant["content"]).keys() == source["cad"].keys()
+        assert "images" not in record
+    holed = json.loads(records[1]["messages"][2]["content"])["parts"]["part_1"]
+    assert holed["coordinate_system"]["Translation Vector"] == [0, 0, 0]  # 1e-07 rounded away
+    assert holed["sketch"]["face_1"]["loop_2"]["circle_1"]["Radius"] == 0.15  # 0.1 + 0.2 - 0.15
+    entry = json.loads((tmp_path / "dataset_info.json").read_text())["text2cad"]
+    assert entry["columns"] == {"messages": "messages"} and entry["tags"]["system_tag"] == "system"
+
+
+def test_cli_convert_text2cad(tmp_path: Path) -> None:
+    result = CliRunner().invoke(convert, ["text2cad", str(SAMPLE), "--out", str(tmp_path / "t.json"),
+                                          "--dataset-dir", str(tmp_path), "--name", "text2cad"])
+    assert result.exit_code == 0, result.output
+    assert "read 5 lines = written 5 + rejected 0" in result.stdout

@@ -1,0 +1,67 @@
+"""Image → CadQuery scoring through the real sandbox: valid-syntax rate and IoU, raw and normalised, with invalid
+outputs counted as 0 and excluded."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.runner import score
+from eval.tasks.cadquery import code_of
+
+GOLD_CODE = 'import cadquery as cq\n\nresult = cq.Workplane("XY").box(2, 2, 2)\n'
+
+
+def test_code_is_taken_from_the_first_fence_or_the_whole_answer():
+    assert code_of("Voici :\n```python\nresult = 1\n```\nfin") == "result = 1\n"
+    assert code_of("```\nresult = 2\n```") == "result = 2\n"
+    assert code_of("result = 3") == "result = 3"
+    assert code_of("```python\nresult = 4") == "result = 4"  # a reply cut inside its fence
+
+
+def _sharegpt(record_id: str, code: str) -> dict:
+    return {"id": record_id, "images": ["cq.png"],
+            "messages": [{"role": "user", "content": "<image>Generate CADQuery code:"},
+                         {"role": "assistant", "content": code}]}
+
+
+def test_cadquery_iou_four_ways_on_known_boxes(tmp_path: Path):
+    gold = tmp_path / "cq_val.jsonl"
+    gold.write_text("".join(json.dumps(_sharegpt(f"cq{k}", GOLD_CODE)) + "\n" for k in range(4)), encoding="utf-8")
+    answers = {
+        # Same box moved by half its side: raw IoU 4/12, normalised 1.
+        "cq0": "```python\nimport cadquery as cq\nresult = cq.Workplane('XY').box(2, 2, 2).translate((1, 0, 0))\n```",
+        # Twice as large around the same centre: raw IoU 8/64, normalised 1.
+        "cq1": "import cadquery as cq\nresult = cq.Workplane('XY').box(4, 4, 4)\n",
+        # Not Python.
+        "cq2": "import cadquery as cq\nresult = cq.Workplane('XY').box(1, 1",
+        # cq3: no prediction at all.
+    }
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({"id": key, "raw": raw, "json": None, "finish_reason": "stop"}) + "\n"
+                                   for key, raw in answers.items()), encoding="utf-8")
+    metrics = score(predictions, gold, tmp_path / "out", task="cadquery")
+
+    assert metrics["valid_syntax_rate"] == {"count": 2, "total": 4, "rate": 0.5}
+    assert metrics["syntax_ok"]["count"] == 2 and metrics["runs"]["count"] == 2
+    naive, aligned = metrics["iou"]["naive"], metrics["iou"]["aligned"]
+    assert naive["invalid_excluded"]["mean"] == pytest.approx((1 / 3 + 1 / 8) / 2, abs=1e-6)
+    assert naive["invalid_as_0"]["mean"] == pytest.approx((1 / 3 + 1 / 8) / 4, abs=1e-6)
+    assert aligned["invalid_excluded"]["mean"] == pytest.approx(1.0, abs=1e-6)
+    assert aligned["invalid_as_0"]["mean"] == pytest.approx(0.5, abs=1e-6)
+    errors = {item["id"]: item["error"] for item in metrics["items"]}
+    assert errors["cq3"] == "no prediction for this id" and errors["cq2"]
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "50.0 % (2/4)" in markdown and "invalid outputs as 0" in markdown and "invalid outputs excluded" in markdown
+
+
+def test_gold_code_without_a_solid_is_listed_not_scored(tmp_path: Path):
+    gold = tmp_path / "cq_val.jsonl"
+    gold.write_text(json.dumps(_sharegpt("bad", "import cadquery as cq\nresult = 42\n")) + "\n", encoding="utf-8")
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text(json.dumps({"id": "bad", "raw": GOLD_CODE, "json": None}) + "\n", encoding="utf-8")
+    metrics = score(predictions, gold, tmp_path / "out", task="cadquery")
+    assert metrics["valid_syntax_rate"]["total"] == 0
+    assert metrics["gold_unusable"][0].startswith("bad: gold code gives no solid")
+    assert "Not scored: bad: gold code gives no solid" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")

@@ -1,0 +1,108 @@
+"""The postprocess commands of the `fiche` CLI, run through click's CliRunner."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fiche_vlm.cli import main
+
+DATA = Path(__file__).parent / "data"
+
+
+def first_sample(sample_fiches: Path) -> tuple[str, dict]:
+    line = json.loads(sample_fiches.read_text(encoding="utf-8").splitlines()[0])
+    return line["id"], line["output"]
+
+
+def test_extract_prints_canonical_json_and_lists_repairs(sample_fiches, tmp_path):
+    _, fiche = first_sample(sample_fiches)
+    reply = tmp_path / "reply.txt"
+    reply.write_text(f"Voici :\n```json\n{json.dumps(fiche, indent=2)}\n```", encoding="utf-8")
+    result = CliRunner().invoke(main, ["extract", str(reply)])
+    assert result.exit_code == 0, result.output
+    from postprocess.canonical import canonical_text
+
+    assert result.stdout.strip() == canonical_text(fiche)
+    assert "repair: took the object from the code fence on line 2" in result.stderr
+
+
+def test_extract_fails_with_the_typed_error():
+    result = CliRunner().invoke(main, ["extract", str(DATA / "bad" / "post_reply_duplicate_key.txt")])
+    assert result.exit_code == 1
+    assert "duplicate_key at line 1, column 21: key 'object' appears twice" in result.stderr
+
+
+def test_extract_reports_schema_errors_from_stdin():
+    result = CliRunner().invoke(main, ["extract", "-"], input='{"object": "Pompe"}')
+    assert result.exit_code == 1 and "$: 'function' is a required property" in result.stderr
+
+
+def test_repair_rereads_raw_answers(sample_fiches, tmp_path):
+    name, fiche = first_sample(sample_fiches)
+    text = json.dumps(fiche)
+    lines = [
+        {"id": name, "raw": text.replace('"object"', "'object'"), "json": None, "valid": False, "errors": ["x"],
+         "finish_reason": "stop"},
+        {"id": "cut", "raw": text[:40], "json": None, "valid": False, "errors": [], "finish_reason": "length"},
+    ]
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps(line) + "\n" for line in lines) + "[1]\n", encoding="utf-8")
+    out = tmp_path / "repaired.jsonl"
+    result = CliRunner().invoke(main, ["repair", str(predictions), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 read: 1 valid, 1 invalid (2 repaired, 1 unreadable lines)" in result.output
+    first, second = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert first["valid"] and first["json"] == fiche and "single-quoted" in first["repairs"][0]
+    assert not second["valid"] and second["errors"][0].startswith("finish_reason is 'length'")
+    rejects = [json.loads(line) for line in out.with_suffix(".rejects.jsonl").read_text().splitlines()]
+    assert rejects[0]["line"] == 3 and "must be a JSON object" in rejects[0]["reason"]
+
+
+def test_cad_check_writes_canonical_mm_documents(tmp_path):
+    result = CliRunner().invoke(main, ["cad-check", str(DATA / "post_cad_plate.json"), "--mm", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "post_cad_plate.json").read_text(encoding="utf-8"))
+    assert written["units"] == "mm" and written["source"]["units"] == "in"
+
+
+def test_cad_check_lists_problems_with_file_and_path():
+    bad = DATA / "bad"
+    result = CliRunner().invoke(main, ["cad-check", str(bad / "post_cad_unknown_sketch.json"),
+                                       str(bad / "post_cad_scientific_notation.json")])
+    assert result.exit_code == 1
+    unknown = bad / "post_cad_unknown_sketch.json"
+    assert f"{unknown}:1: $.operations[1].sketch: 's9' names no earlier sketch" in result.stdout
+    assert "$: number 5e-01 uses scientific notation" in result.stdout
+    assert "2 document(s) checked, 2 with problems" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("openscad") is None, reason="openscad is not installed")
+def test_scad_command_writes_and_renders(sample_fiches, tmp_path):
+    name, fiche = first_sample(sample_fiches)
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text(json.dumps({"id": name, "raw": "", "json": fiche, "valid": True, "errors": []}) + "\n"
+                           + json.dumps({"id": "none", "raw": "", "json": None, "valid": False, "errors": []}) + "\n")
+    result = CliRunner().invoke(main, ["scad", str(predictions), "--out", str(tmp_path / "scad"), "--render", "stl"])
+    assert result.exit_code == 0, result.output
+    assert "2 line(s): 1 .scad written, 1 skipped, 1 render(s) ok, 0 failed" in result.stdout
+    assert (tmp_path / "scad" / f"{name}.stl").stat().st_size > 0
+
+
+def test_cadquery_run_reports_each_file(tmp_path):
+    good = tmp_path / "syntax.py"
+    good.write_text("result = (\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["cadquery-run", str(good), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    line = json.loads((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8"))
+    assert (line["syntax_ok"], line["ran"], line["solid"]) == (False, False, False)
+    assert "1 file(s): 0 solid(s)" in result.stdout
+
+
+def test_help_lists_the_postprocess_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    for command in ("extract", "repair", "cad-check", "scad", "cadquery-run"):
+        assert command in result.output

@@ -1,0 +1,145 @@
+"""Fiche validation (postprocess.validate): messages with JSON paths, and the fast check agreeing with jsonschema."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from postprocess.fast_schema import UnsupportedSchema, compile_check
+from postprocess.schema import load_schema
+from postprocess.validate import schema_validator, validate_fiche
+
+VALID = {
+    "object": "Pompe centrifuge", "function": "Pomper de l'eau claire", "global_shape": "Corps cylindrique",
+    "components": ["corps", "roue"], "interfaces": ["bride DN50"], "working_principle": "La roue pousse l'eau",
+    "dimensions": {"H": 320, "W": 210.5, "D": 180, "unit": "mm"}, "materials_guess": ["fonte"],
+    "manufacturing": ["moulage"], "assembly_hypothesis": "Moteur vissé sur le corps", "assumptions": [],
+    "uncertainties": ["puissance"], "risks_limits": ["cavitation"],
+}
+
+
+def test_sample_gold_fiches_are_valid(sample_fiches):
+    outputs = [json.loads(line)["output"] for line in sample_fiches.read_text(encoding="utf-8").splitlines()]
+    assert outputs and all(validate_fiche(output) == [] for output in outputs if output is not None)
+
+
+def test_valid_fiche_has_no_errors():
+    assert validate_fiche(VALID) == []
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda f: f.pop("object"), "$: 'object' is a required property"),
+    (lambda f: f["dimensions"].update(unit="ft"), "$.dimensions.unit: 'ft' fails enum"),
+    (lambda f: f["dimensions"].update(H=-1), "$.dimensions.H: -1 fails minimum 0"),
+    (lambda f: f["components"].append("a\nb"), "$.components[2]: 'a\\nb' has characters or a length"),
+    (lambda f: f.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
+    (lambda f: f.update(components="corps"), "$.components: 'corps' fails type 'array'"),
+    (lambda f: f["dimensions"].update(W=float("nan")), "$.dimensions.W: nan is not a JSON number"),
+])
+def test_each_problem_is_named_with_its_path(mutate, expected):
+    fiche = copy.deepcopy(VALID)
+    mutate(fiche)
+    errors = validate_fiche(fiche)
+    assert any(expected in error for error in errors), errors
+
+
+def test_errors_are_listed_in_document_order_and_capped():
+    fiche = copy.deepcopy(VALID)
+    fiche["components"] = ["\x01"] * 12
+    errors = validate_fiche(fiche)
+    assert [e.split(":")[0] for e in errors[:3]] == ["$.components[0]", "$.components[1]", "$.components[2]"]
+    fiche["interfaces"] = ["\x01"] * 12
+    assert validate_fiche(fiche)[-1].startswith("... and 4 more error(s)")
+
+
+def test_fast_check_refuses_keywords_it_does_not_know():
+    with pytest.raises(UnsupportedSchema):
+        compile_check({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
+
+
+def test_validator_falls_back_to_jsonschema_for_unknown_keywords(monkeypatch):
+    from postprocess import validate
+
+    schema = {"type": "object", "properties": {"a": {"type": "string", "format": "email"}},
+              "dependentRequired": {"a": ["b"]}}
+    monkeypatch.setattr(validate, "load_schema", lambda name: schema)
+    validate.schema_validator.cache_clear()
+    try:
+        checker = validate.schema_validator("custom")
+        assert checker.fast is None
+        assert checker.errors({"a": "x"}) == ["$: 'b' is a dependency of 'a'"]
+        assert checker.errors({"a": "x", "b": 1}) == []
+    finally:
+        validate.schema_validator.cache_clear()
+
+
+# Strings from the schema's alphabet, plus characters it forbids.
+_ALPHABET = st.sampled_from([*"Aaéz09 ,.;:!?()/'+%°±×²³µ_-", "\n", "\x01", '"', "\\", "\u2028", "€", "*"])
+_TEXT = st.text(_ALPHABET, max_size=170)
+_NUMBER = st.one_of(st.integers(-10, 200_000), st.floats(-1e6, 1e6, allow_nan=False), st.booleans())
+_ANY = st.recursive(st.none() | st.booleans() | _NUMBER | _TEXT,
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+                    max_leaves=12)
+
+
+_GOOD_TEXT = st.text(st.sampled_from(list("Aaéz09 ,.;:!?()/'+%°±×²³µ_-")), min_size=1, max_size=60)
+
+
+@st.composite
+def mostly_good_text(draw) -> str:
+    return draw(_TEXT) if draw(st.integers(0, 40)) == 0 else draw(_GOOD_TEXT)
+
+
+@st.composite
+def mostly_good_number(draw) -> object:
+    return draw(_NUMBER) if draw(st.integers(0, 10)) == 0 else draw(st.integers(0, 100_000) | st.floats(0, 1e5))
+
+
+@st.composite
+def fiche_like(draw) -> dict:
+    """Mostly well-formed fiches with random defects: the cases where a fast check could go wrong."""
+    fiche = {}
+    for key, node in load_schema("fiche")["properties"].items():
+        if draw(st.integers(0, 60)) == 0:
+            continue  # a missing field
+        if node.get("type") == "array":
+            value = draw(st.lists(mostly_good_text(), max_size=13))
+        elif key == "dimensions":
+            value = {axis: draw(mostly_good_number()) for axis in "HWD"}
+            value["unit"] = draw(st.sampled_from(["mm", "cm", "m", "in", "ft", 3]))
+            if draw(st.integers(0, 30)) == 0:
+                value[draw(_TEXT)] = 1
+        else:
+            value = draw(mostly_good_text())
+        fiche[key] = draw(_ANY) if draw(st.integers(0, 100)) == 0 else value
+    if draw(st.integers(0, 60)) == 0:
+        fiche[draw(_TEXT)] = draw(_ANY)
+    return fiche
+
+
+_REFERENCE = Draft202012Validator(load_schema("fiche"))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fiche_like())
+def test_fast_check_agrees_with_jsonschema(fiche):
+    assert schema_validator("fiche").is_valid(fiche) == _REFERENCE.is_valid(fiche)
+    errors = validate_fiche(fiche)
+    assert (errors == []) == _REFERENCE.is_valid(fiche)
+    assert all(isinstance(error, str) and error.startswith(("$", "...")) for error in errors)
+    checker = schema_validator("fiche")
+    split = sorted((list(map(str, path)), error.validator) for path, error in checker._located_errors(fiche))
+    whole = sorted((list(map(str, error.absolute_path)), error.validator) for error in _REFERENCE.iter_errors(fiche))
+    assert split == whole  # checking field by field finds exactly what jsonschema finds on the whole fiche
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ANY)
+def test_validation_never_crashes_on_any_json_value(value):
+    errors = validate_fiche(value)
+    assert isinstance(errors, list) and all(isinstance(error, str) for error in errors)
+    assert (errors == []) == _REFERENCE.is_valid(value)

@@ -1,0 +1,233 @@
+"""`fiche serve`: the vLLM command line it builds, and the start/wait/stop life cycle of VLLMServer.
+
+The life-cycle tests run a stand-in interpreter (FICHE_SERVE_PYTHON) that crashes or hangs, to prove that no
+process is left behind and that errors carry the log; the real server is exercised in test_serve_server.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fiche_vlm.cli import main
+from fiche_vlm.serve import (Device, ServeError, ServeOptions, VLLMServer, default_dtype, group_alive, lora_rank,
+                             read_pixel_budget, server_command, server_env, vllm_args)
+
+CPU = Device("cpu")
+
+
+def model_dir(tmp_path: Path, processor_file: str = "processor_config.json", max_positions: int = 32768) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"text_config": {"max_position_embeddings": max_positions}}))
+    size = {"shortest_edge": 3136, "longest_edge": 50176}
+    config = {"image_processor": {"size": size}} if processor_file == "processor_config.json" \
+        else {"min_pixels": 3136, "max_pixels": 589824, "size": {"shortest_edge": 1, "longest_edge": 2}}
+    (folder / processor_file).write_text(json.dumps(config))
+    return folder
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def test_args_carry_the_flags_that_matter_for_qwen2_vl(tmp_path: Path) -> None:
+    args = vllm_args(ServeOptions(model_dir(tmp_path), port=8325, served_name="fiche", images_per_prompt=2), CPU)
+    assert flag(args, "--port") == "8325"
+    assert flag(args, "--served-model-name") == "fiche"
+    assert flag(args, "--dtype") == "float32"
+    assert flag(args, "--max-model-len") == "8192"
+    assert json.loads(flag(args, "--limit-mm-per-prompt")) == {"image": 2, "video": 0}
+    assert json.loads(flag(args, "--mm-processor-kwargs")) == {"min_pixels": 3136, "max_pixels": 50176}
+    assert flag(args, "--generation-config") == "vllm"
+    assert json.loads(flag(args, "--structured-outputs-config")) == {"backend": "xgrammar", "disable_any_whitespace": True}
+    assert "--enable-lora" not in args and "--tensor-parallel-size" not in args
+
+
+def test_pixel_budget_prefers_min_max_pixels_of_preprocessor_config(tmp_path: Path) -> None:
+    assert read_pixel_budget(model_dir(tmp_path, "preprocessor_config.json")) == (3136, 589824)
+
+
+def test_pixel_budget_of_the_tiny_model_is_its_processor_size(tiny_model_dir: Path) -> None:
+    spec = json.loads((tiny_model_dir / "tiny_spec.json").read_text())
+    assert read_pixel_budget(tiny_model_dir) == (spec["min_pixels"], spec["max_pixels"])
+
+
+def test_missing_pixel_budget_asks_for_the_options(tmp_path: Path) -> None:
+    folder = model_dir(tmp_path)
+    (folder / "processor_config.json").unlink()
+    with pytest.raises(ServeError, match="--min-pixels and --max-pixels"):
+        vllm_args(ServeOptions(folder), CPU)
+    args = vllm_args(ServeOptions(folder, min_pixels=784, max_pixels=200704), CPU)
+    assert json.loads(flag(args, "--mm-processor-kwargs")) == {"min_pixels": 784, "max_pixels": 200704}
+
+
+def test_a_folder_without_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match="no config.json"):
+        vllm_args(ServeOptions(tmp_path), CPU)
+
+
+def test_max_model_len_stays_within_the_model_positions(tmp_path: Path) -> None:
+    args = vllm_args(ServeOptions(model_dir(tmp_path, max_positions=4096)), CPU)
+    assert flag(args, "--max-model-len") == "4096"
+
+
+@pytest.mark.parametrize(("device", "dtype"), [(CPU, "float32"), (Device("cuda", 9.0, 1), "bfloat16"),
+                                               (Device("cuda", 8.0, 1), "bfloat16"), (Device("cuda", 7.5, 1), "half")])
+def test_dtype_follows_the_device(device: Device, dtype: str) -> None:
+    assert default_dtype(device) == dtype
+
+
+def test_tensor_parallel_path_for_the_7b_model(tmp_path: Path) -> None:
+    args = vllm_args(ServeOptions(model_dir(tmp_path), tensor_parallel_size=2), Device("cuda", 7.5, 2))
+    assert flag(args, "--tensor-parallel-size") == "2"
+    assert flag(args, "--dtype") == "half"
+
+
+def adapter(tmp_path: Path, **config: object) -> Path:
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(("r", "rank"), [(8, 8), (12, 16), (64, 64), (300, 320)])
+def test_lora_rank_rounds_up_to_a_rank_vllm_allows(tmp_path: Path, r: int, rank: int) -> None:
+    assert lora_rank(adapter(tmp_path, r=r)) == rank
+
+
+def test_lora_options_serve_the_unmerged_adapter(tmp_path: Path) -> None:
+    lora = adapter(tmp_path, r=16, rank_pattern={"q_proj": 40})
+    args = vllm_args(ServeOptions(model_dir(tmp_path), lora_adapter=lora, lora_name="fiche-lora"), CPU)
+    assert "--enable-lora" in args
+    assert flag(args, "--lora-modules") == f"fiche-lora={lora}"
+    assert flag(args, "--max-lora-rank") == "64"
+
+
+def test_lora_with_two_fully_trained_modules_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match="merge the adapter"):
+        lora_rank(adapter(tmp_path, r=8, modules_to_save=["embed_tokens", "lm_head"]))
+
+
+def test_lora_rank_above_vllm_maximum_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match="above vLLM's largest"):
+        lora_rank(adapter(tmp_path, r=1024))
+
+
+def test_cpu_environment_and_api_key_kept_off_the_command_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MY_KEY", "s3cret-value")
+    options = ServeOptions(model_dir(tmp_path), api_key_env="MY_KEY")
+    env = server_env(options, CPU)
+    assert env["VLLM_TARGET_DEVICE"] == "cpu" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+    assert env["VLLM_API_KEY"] == "s3cret-value"
+    assert "s3cret-value" not in " ".join(server_command(options, CPU))
+    monkeypatch.delenv("MY_KEY")
+    monkeypatch.setenv("VLLM_API_KEY", "stale")
+    assert "VLLM_API_KEY" not in server_env(options, CPU)
+
+
+def test_gpu_environment_leaves_flashinfer_sampler_off(tmp_path: Path) -> None:
+    env = server_env(ServeOptions(model_dir(tmp_path)), Device("cuda", 9.0, 1))
+    assert env["VLLM_USE_FLASHINFER_SAMPLER"] == "0" and "VLLM_TARGET_DEVICE" not in env
+
+
+def test_serve_python_is_overridable(tmp_path: Path, monkeypatch) -> None:
+    python = tmp_path / "python"
+    python.write_text("")
+    monkeypatch.setenv("FICHE_SERVE_PYTHON", str(python))
+    options = ServeOptions(model_dir(tmp_path))
+    assert server_command(options, CPU)[:3] == [str(python), "-m", "vllm.entrypoints.openai.api_server"]
+    monkeypatch.setenv("FICHE_SERVE_PYTHON", str(tmp_path / "absent"))
+    with pytest.raises(ServeError, match="FICHE_SERVE_PYTHON"):
+        server_command(options, CPU)
+
+
+def fake_python(tmp_path: Path, body: str, monkeypatch) -> None:
+    script = tmp_path / "fake-python"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("FICHE_SERVE_PYTHON", str(script))
+
+
+def free_port() -> int:
+    for port in range(8323, 8330):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    pytest.skip("no free port in 8323–8329")
+
+
+def test_early_exit_raises_with_the_log_tail_and_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
+    fake_python(tmp_path, 'echo "CUDA out of memory: boom"; exit 3', monkeypatch)
+    server = VLLMServer(model_dir(tmp_path), port=free_port(), log_path=tmp_path / "vllm.log")
+    with pytest.raises(ServeError) as raised:
+        with server:
+            pass
+    assert "exited with code 3" in str(raised.value) and "boom" in str(raised.value)
+    assert not group_alive(server.process.pid)
+
+
+def test_start_timeout_kills_the_whole_group(tmp_path: Path, monkeypatch) -> None:
+    # A child that ignores SIGTERM stands for a vLLM worker: only the group SIGKILL ends it.
+    fake_python(tmp_path, "sh -c 'trap \"\" TERM; sleep 300' & sleep 300", monkeypatch)
+    server = VLLMServer(model_dir(tmp_path), port=free_port(), log_path=tmp_path / "vllm.log", startup_timeout=2)
+    with pytest.raises(ServeError, match="did not answer"):
+        server.start()
+    assert not group_alive(server.process.pid)
+
+
+def test_ctrl_c_while_waiting_stops_the_server(tmp_path: Path, monkeypatch) -> None:
+    fake_python(tmp_path, "sleep 300", monkeypatch)
+    server = VLLMServer(model_dir(tmp_path), port=free_port(), log_path=tmp_path / "vllm.log")
+
+    def interrupted() -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server, "answers", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with server:
+            pass
+    assert not group_alive(server.process.pid)
+
+
+def test_a_port_in_use_is_refused_before_starting(tmp_path: Path, monkeypatch) -> None:
+    fake_python(tmp_path, "exit 0", monkeypatch)
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        with pytest.raises(ServeError, match="already in use"):
+            VLLMServer(model_dir(tmp_path), port=port).start()
+
+
+def test_unknown_server_option_is_a_type_error(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="max_len"):
+        VLLMServer(model_dir(tmp_path), port=8320, max_len=5)
+
+
+def test_cli_prints_the_command_it_would_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FICHE_API_KEY", "never-printed")
+    result = CliRunner().invoke(main, ["serve", str(model_dir(tmp_path)), "--port", "8326", "--print-command",
+                                       "--images-per-prompt", "2"])
+    assert result.exit_code == 0, result.output
+    assert "vllm.entrypoints.openai.api_server" in result.output
+    assert "--limit-mm-per-prompt" in result.output and '"image": 2' in result.output
+    assert "never-printed" not in result.output and "VLLM_API_KEY=$FICHE_API_KEY" in result.output
+    if not os.path.exists("/usr/bin/nvidia-smi"):
+        assert result.output.startswith("VLLM_TARGET_DEVICE=cpu")
+
+
+def test_cli_reports_a_failed_start_as_an_error(tmp_path: Path, monkeypatch) -> None:
+    fake_python(tmp_path, 'echo "no such model"; exit 1', monkeypatch)
+    result = CliRunner().invoke(main, ["serve", str(model_dir(tmp_path)), "--port", str(free_port()),
+                                       "--log", str(tmp_path / "serve.log")])
+    assert result.exit_code == 1
+    assert "exited with code 1" in result.output and "no such model" in result.output
