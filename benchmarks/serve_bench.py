@@ -30,6 +30,7 @@ from postprocess.schema import load_schema  # noqa: E402
 
 # The string gaps a random byte-level model finds under xgrammar, one schema per way of bounding strings.
 DENY_LIST = '^[^"\\\\\u0001-\u001f]{0,%d}$'
+STRING_LIMITS = {"text": 160, "short": 80}  # the fiche schema's string $defs and their longest length
 
 
 def string_variant(schema: dict, kind: str) -> dict:
@@ -37,11 +38,9 @@ def string_variant(schema: dict, kind: str) -> dict:
     variant = copy.deepcopy(schema)
     if kind == "allow-list":
         return variant
-    for definition in variant["$defs"].values():
-        if definition.get("type") != "string":
-            continue
-        limit = int(definition["pattern"].rsplit(",", 1)[1].split("}")[0])
-        definition.pop("pattern")
+    for name, limit in STRING_LIMITS.items():
+        definition = variant["$defs"][name]
+        assert "{0,%d}" % (limit - 2) in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
         if kind == "maxLength":
             definition["maxLength"] = limit
         elif kind == "deny-list":
@@ -147,6 +146,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--long-side", type=int, nargs=2, default=DEFAULT_LONG_SIDE)
     parser.add_argument("--hf", type=int, default=0, help="Also time HF generate on this many requests, one at a time.")
+    parser.add_argument("--hf-only", action="store_true", help="Only the HF generate baseline (no server).")
     parser.add_argument("--label", default="unlabelled machine")
     parser.add_argument("--eager", action="store_true", help="Start the server with --enforce-eager.")
     parser.add_argument("--server-arg", action="append", default=[], help="Extra vLLM argument (repeatable).")
@@ -154,6 +154,8 @@ def main() -> None:
     args.long_side = tuple(args.long_side)
     if not args.model and not args.base_url:
         parser.error("give --model or --base-url")
+    if args.hf_only and not (args.model and args.hf):
+        parser.error("--hf-only needs --model and --hf N")
 
     fiche_schema = load_schema("fiche")
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as temp:
@@ -162,7 +164,7 @@ def main() -> None:
         media_dir = args.fiches.parent
         concurrencies = [int(value) for value in args.concurrency.split(",")]
         server = None
-        if args.base_url is None:
+        if args.base_url is None and not args.hf_only:
             server = VLLMServer(args.model, port=args.port, served_name=args.served_name,
                                 log_path=workdir / "vllm.log", structured_backend=args.backend,
                                 enforce_eager=args.eager, startup_timeout=1800,
@@ -170,10 +172,12 @@ def main() -> None:
             started = time.monotonic()
             server.start()
             emit(args, measure="startup", seconds=round(time.monotonic() - started, 1), backend=args.backend)
-        base_url = args.base_url or server.base_url
+        base_url = args.base_url or (server.base_url if server else "")
         common = dict(args=args, workdir=workdir, fiche_schema=fiche_schema)
         try:
-            if args.variants:
+            if args.hf_only:
+                pass
+            elif args.variants:
                 for kind in ("maxLength", "deny-list", "allow-list"):
                     schema_file = workdir / f"{kind}.schema.json"
                     schema_file.write_text(json.dumps(string_variant(fiche_schema, kind), ensure_ascii=False))

@@ -19,6 +19,7 @@ Example: .venv/bin/python benchmarks/train_bench.py --arch 2b --recipe recipes/t
 """
 from __future__ import annotations
 
+import copy
 import gc
 import hashlib
 import json
@@ -29,7 +30,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -41,9 +42,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere: the project's packages are beside it
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from converters.fiche import FICHE_INSTRUCTION, convert_fiches  # noqa: E402
-from converters.sharegpt import atomic_write_text, dumps_jsonl  # noqa: E402
-from postprocess.canonical import canonical_text  # noqa: E402
+from converters.fiche import FICHE_INSTRUCTION, convert_fiches
+from converters.sharegpt import atomic_write_text, dumps_jsonl
+from postprocess.canonical import canonical_text
 
 DATASET_NAME = "bench"
 
@@ -111,7 +112,7 @@ def phrase(rng: random.Random, limit: int) -> str:
 def draft_output(rng: random.Random) -> dict[str, Any]:
     """A schema-valid fiche answer with every list full (12 items), to be trimmed to the token target."""
     output: dict[str, Any] = {"object": phrase(rng, 80)}
-    for name in ("function", "global_shape", "working_principle", "assembly_hypothesis"):
+    for name in TEXT_FIELDS:
         output[name] = phrase(rng, 160)
     for name in LIST_FIELDS:
         output[name] = [phrase(rng, 80) for _ in range(12)]
@@ -121,7 +122,7 @@ def draft_output(rng: random.Random) -> dict[str, Any]:
 
 def trim_to_tokens(output: dict[str, Any], count_tokens, target: int) -> dict[str, Any]:
     """Drop list items, longest list first, until the canonical answer has at most `target` tokens."""
-    output = json.loads(json.dumps(output))
+    output = copy.deepcopy(output)
     while count_tokens(canonical_text(output)) > target:
         longest = max(LIST_FIELDS, key=lambda name: len(output[name]))
         if not output[longest]:
@@ -156,7 +157,10 @@ def write_fiches(folder: Path, spec: DataSpec, vocab_size: int) -> Path:
     drafts = [draft_output(rng) for _ in range(spec.samples)]
     context = "Plan de définition. Cotes en mm. Tolérances générales ISO 2768-m."
     tokenizer = train_tokenizer([FICHE_INSTRUCTION, context] + [canonical_text(d) for d in drafts], vocab_size)
-    count = lambda text: len(tokenizer.encode(text).ids)  # noqa: E731
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text).ids)
+
     (folder / "images").mkdir(parents=True, exist_ok=True)
     records = []
     for index, draft in enumerate(drafts):
@@ -259,15 +263,16 @@ def cpu_runnable(args: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """`args` without what only a CUDA machine runs, plus use_cpu; also the dropped keys, for the record."""
     dropped = [key for key in CPU_DROPPED_KEYS if key in args]
     kept = {key: value for key, value in args.items() if key not in CPU_DROPPED_KEYS}
-    kept.update(use_cpu=True, dataloader_num_workers=0, preprocessing_num_workers=1)
+    kept.update(use_cpu=True, dataloader_num_workers=0, dataloader_persistent_workers=False,
+                preprocessing_num_workers=1)
     return kept, dropped
 
 
-def bench_args(recipe: dict[str, Any], *, model_dir: Path, dataset_dir: Path, output_dir: Path,
-               steps: int) -> dict[str, Any]:
-    """The recipe with the benchmark's own keys: its model, data and output, a fixed step count, nothing saved."""
+def bench_args(recipe: dict[str, Any], *, model_dir: Path, dataset_dir: Path, output_dir: Path, steps: int,
+               dataset: str = DATASET_NAME) -> dict[str, Any]:
+    """The recipe with the benchmark's own keys: its model, data and output, a fixed step count, no checkpoints."""
     args = dict(recipe)
-    args.update(model_name_or_path=str(model_dir), dataset_dir=str(dataset_dir), dataset=DATASET_NAME,
+    args.update(model_name_or_path=str(model_dir), dataset_dir=str(dataset_dir), dataset=dataset,
                 output_dir=str(output_dir), overwrite_output_dir=True, max_steps=steps, save_strategy="no",
                 logging_steps=1, report_to="none", plot_loss=False, overwrite_cache=True, do_train=True)
     for key in ("eval_dataset", "val_size", "eval_strategy", "eval_steps", "resume_from_checkpoint"):
@@ -301,6 +306,11 @@ def make_clock(image_token_id: int):
             self.step_ends.append(time.perf_counter())
 
     return StepClock()
+
+
+def finite(value: float, digits: int) -> float | None:
+    """Rounded, or None where nothing was measured (JSON has no NaN)."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def versions() -> dict[str, str]:
@@ -352,8 +362,8 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
         torch.cuda.reset_peak_memory_stats()
     run_exp(args=args, callbacks=[clock])
 
-    effective_batch = (args.get("per_device_train_batch_size", 8) * args.get("gradient_accumulation_steps", 1)
-                       * max(1, int(os.environ.get("WORLD_SIZE", "1"))))
+    # One process: what one optimizer step consumes (8 and 1 are the transformers defaults).
+    effective_batch = args.get("per_device_train_batch_size", 8) * args.get("gradient_accumulation_steps", 1)
     # From the end of the last warm-up step (or the start of training) to the end of the last step, so the
     # timed steps include their data loading.
     marks = [clock.started] + clock.step_ends
@@ -377,7 +387,7 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
         "image_max_pixels": args.get("image_max_pixels"),
         "image_tokens_per_sample": sum(clock.image_tokens) / len(clock.image_tokens) if clock.image_tokens else None,
         "answer_tokens_mean": round(sum(len(tokenizer(a)["input_ids"]) for a in answers) / len(answers), 1),
-        "seq_len_mean": round(seq_len, 1),
+        "seq_len_mean": finite(seq_len, 1),
         "per_device_batch": args.get("per_device_train_batch_size", 8),
         "grad_accum": args.get("gradient_accumulation_steps", 1),
         "effective_batch": effective_batch,
@@ -385,8 +395,8 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
         "timed_steps": timed_steps,
         "peak_alloc_gib": round(torch.cuda.max_memory_allocated() / gib, 2) if torch.cuda.is_available() else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / gib, 2) if torch.cuda.is_available() else None,
-        "samples_per_s": round(samples_per_s, 3),
-        "tokens_per_s": round(samples_per_s * seq_len, 1),
+        "samples_per_s": finite(samples_per_s, 3),
+        "tokens_per_s": finite(samples_per_s * seq_len, 1),
         "versions": versions(),
     }
     return result

@@ -22,6 +22,7 @@ from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, relative_posix
 from postprocess.canonical import canonical_text
 from postprocess.schema import load_schema
+from postprocess.validate import json_schema_validator
 
 # The one instruction of the fiche workflow, verbatim (the sample fiches carry it too).
 FICHE_INSTRUCTION = (
@@ -90,7 +91,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
     src, out, dataset_dir = Path(src), Path(out), Path(dataset_dir)
     long_side_band(*long_side)  # an empty band is the caller's error, not every line's
     root = Path(data_root) if data_root is not None else src.parent
-    validator = Draft202012Validator(load_schema("fiche"))
+    validator = json_schema_validator(load_schema("fiche"))
     images_dir = images_dir_for(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{images_dir.name}.", dir=_ensure_dir(out.parent)))
     report = ConvertReport(source=src)
@@ -159,7 +160,7 @@ def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> Convert
     validates against the fiche schema. The report's rejects list every problem line."""
     path = Path(path)
     root = Path(data_root) if data_root is not None else path.parent
-    validator = Draft202012Validator(load_schema("fiche"))
+    validator = json_schema_validator(load_schema("fiche"))
     report = ConvertReport(source=path)
     first_line: dict[str, int] = {}
 

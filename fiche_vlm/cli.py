@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "converters.cli",
     "fiche_vlm.serve",
     "fiche_vlm.predict",
+    "fiche_vlm.pixels",
     "eval.cli",
     "postprocess.cli",
 )

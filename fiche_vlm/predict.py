@@ -263,9 +263,10 @@ class PredictSettings:
     model: str
     schema: dict | None
     check: Check | None = None
+    schema_name: str = "fiche"
     constrain: bool = True
     temperature: float = 0.0
-    max_tokens: int = 1024
+    max_tokens: int = 2048
     seed: int | None = None
     long_side: tuple[int, int] = DEFAULT_LONG_SIDE
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -276,7 +277,7 @@ class PredictSettings:
             return None
         if self.schema is None:
             return {"type": "json_object"}
-        return {"type": "json_schema", "json_schema": {"name": "fiche", "schema": self.schema, "strict": True}}
+        return {"type": "json_schema", "json_schema": {"name": self.schema_name, "schema": self.schema, "strict": True}}
 
 
 def is_retryable(error: Exception) -> bool:
@@ -423,7 +424,7 @@ def served_model(client: Any, retry: RetryPolicy) -> str:
 
 def predict_file(inputs: str | Path, out: str | Path, *, base_url: str, model: str | None = None,
                  api_key: str | None = None, api_key_env: str = DEFAULT_API_KEY_ENV, schema: str = "fiche",
-                 constrain: bool = True, concurrency: int = 4, temperature: float = 0.0, max_tokens: int = 1024,
+                 constrain: bool = True, concurrency: int = 4, temperature: float = 0.0, max_tokens: int = 2048,
                  timeout: float = 300.0, seed: int | None = None, long_side: tuple[int, int] = DEFAULT_LONG_SIDE,
                  max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, media_dir: str | Path | None = None,
                  retry: RetryPolicy = RetryPolicy(), overwrite: bool = False, show_progress: bool = True,
@@ -440,8 +441,9 @@ def predict_file(inputs: str | Path, out: str | Path, *, base_url: str, model: s
         out.unlink(missing_ok=True)
     done = finished_answers(out)
     client = make_client(base_url, api_key or os.environ.get(api_key_env), timeout)
+    schema_name = re.sub(r"[^A-Za-z0-9_-]", "_", Path(schema).name.removesuffix(".json").removesuffix(".schema"))
     settings = PredictSettings(model=model or served_model(client, retry), schema=answer_schema, check=check,
-                               constrain=constrain,
+                               schema_name=schema_name, constrain=constrain,
                                temperature=temperature, max_tokens=max_tokens, seed=seed, long_side=long_side,
                                max_image_pixels=max_image_pixels, retry=retry)
     summary = PredictSummary(total=len(items), output=out)
@@ -541,7 +543,8 @@ def _long_side(value: str) -> tuple[int, int]:
                                                     "answers are still validated.")
 @click.option("--concurrency", "-c", type=int, default=4, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-tokens", type=int, default=1024, show_default=True)
+@click.option("--max-tokens", type=int, default=2048, show_default=True,
+              help="A cut answer (finish_reason length) is an error; the longest fiche the schema allows is ~7,800 characters.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per request before a retry.")
 @click.option("--retries", type=int, default=5, show_default=True, help="Attempts per request (connection errors, "
                                                                         "timeouts and 5xx only).")

@@ -230,7 +230,7 @@ class VLLMServer:
     """
 
     def __init__(self, model_dir: str | Path, port: int = 8000, served_name: str = "fiche", *,
-                 log_path: str | Path | None = None, startup_timeout: float = 600.0, **options: object) -> None:
+                 log_path: str | Path | None = None, startup_timeout: float = 900.0, **options: object) -> None:
         known = {item.name for item in fields(ServeOptions)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -375,7 +375,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
               help="Skip torch.compile and CUDA graphs: a faster start (about 100 s less on 2 CPU cores), slower tokens.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="vLLM's log file. Default: outputs/logs/serve-<port>.log")
-@click.option("--startup-timeout", type=float, default=600.0, show_default=True)
+@click.option("--startup-timeout", type=float, default=900.0, show_default=True)
 @click.option("--print-command", is_flag=True, help="Print the vLLM command line and environment, start nothing.")
 def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | None, max_model_len: int | None,
           images_per_prompt: int, min_pixels: int | None, max_pixels: int | None, api_key_env: str,
@@ -407,7 +407,8 @@ def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | 
             return
         if server.api_key is None:
             click.echo(f"warning: ${api_key_env} is unset: the server accepts requests without an API key", err=True)
-        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # SIGTERM (and SIGINT, which a shell ignores in background jobs) must run the `with` exit, not kill us bare.
+        previous = {signum: signal.signal(signum, _raise_keyboard_interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
         log_path.unlink(missing_ok=True)  # the follower must not start reading a previous run's log
         follower = LogFollower(log_path)
         try:
@@ -419,7 +420,8 @@ def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | 
                 raise ServeError(f"vLLM exited with code {code}; log {log_path}:\n{log_tail(log_path)}")
         finally:
             follower.stop()
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     except ServeError as error:
         raise click.ClickException(str(error)) from error
     except KeyboardInterrupt:

@@ -21,21 +21,23 @@ SPECIAL_TOKENS = [
 
 # Renders the same text as LLaMA-Factory's `qwen2_vl` template: a default system turn, then
 # <|im_start|>role\n…<|im_end|>\n, with each image as <|vision_start|><|image_pad|><|vision_end|> in place.
+# Every literal is an expression: transformers renders templates with trim_blocks, which would eat a newline
+# written after a block tag (tests/test_tiny_model.py holds this equal to LLaMA-Factory's own rendering).
 CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if loop.first and message['role'] != 'system' -%}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{%- endif -%}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] in ('image', 'image_url') or 'image' in part -%}<|vision_start|><|image_pad|><|vision_end|>"
-    "{%- elif part['type'] in ('video', 'video_url') -%}<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}"
-    "{%- endif -%}{%- endfor -%}{%- endif -%}"
-    "<|im_end|>\n"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] in ('image', 'image_url') or 'image' in part %}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif part['type'] in ('video', 'video_url') %}{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
 
@@ -57,6 +59,7 @@ class TinySpec:
     min_pixels: int = 56 * 56
     max_pixels: int = 224 * 224  # ≥ every fitted sample image (long side 224), so the processor leaves them as they are
     corpus_sha256: str = field(default="")
+    chat_template_sha256: str = field(default_factory=lambda: hashlib.sha256(CHAT_TEMPLATE.encode()).hexdigest())
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,18 +1,31 @@
 """CAD JSON (text → CAD): validation beyond the schema, canonical form, and normalisation to millimetres.
 
-The schema (`postprocess/schema/cad.schema.json`) fixes the shapes. This module adds the checks a schema cannot
-express:
+Two forms are read; errors always name paths in the form the document is in:
+- Text2CAD's layout, the users' format and the training target (`{"parts": {"part_1": …}}`, schema
+  `cad.schema.json`, conventions in `postprocess/text2cad.py`);
+- the project's operations model (`{"version", "units", "operations": […]}`, schema `cad_operations.schema.json`),
+  which `postprocess.text2cad.from_text2cad` maps Text2CAD documents onto. A document is read as Text2CAD
+  unless it has `operations` and no `parts`.
+
+The schemas fix the shapes. This module adds the checks a schema cannot express, stated on the operations model
+and applied to a Text2CAD document through the adapter:
 - operation order: sketch → feature → transform. The first operation is a sketch; a feature follows a sketch or
   another feature; a transform follows a feature or another transform; after a transform comes a new sketch or
-  another transform, never a feature directly; every sketch is used by a later extrude or revolve.
+  another transform, never a feature directly; every sketch is used by a later extrude or revolve. (Text2CAD: a
+  part is a sketch and the extrusion of that sketch, so both must be there; parts go in number order.)
 - references: ids are unique; an extrude/revolve names an earlier sketch and profiles that sketch defines.
+- bodies: a cut or intersect needs a body built before it; an extrusion has a depth (its two distances are not
+  both 0); a circle is a loop by itself.
 - frames: a sketch plane is placed in the world or part frame; extrude/revolve numbers are in their sketch's
   frame; fillet/chamfer act on the part; a transform moves the part in the world or part frame; the "part" frame
-  exists only once a feature has built a body.
+  exists only once a feature has built a body. (Text2CAD: the coordinate system is in the world frame, the sketch
+  and the extrusion in the sketch plane's frame; the layout leaves no other choice.)
+- numbering (Text2CAD): part_N, face_N, loop_N and each kind of curve run from 1 without gaps.
 - numbers: finite and rounded to 1e-6 (`cad_text` writes them without exponent).
-- units: `units` applies to every length. A normalised document (`normalise_to_mm`) has units "mm" and a
-  `source` block with the original units, their factor and the original operations; each length must then
-  equal its source value times the factor.
+- units: `units` applies to every length. Text2CAD documents (DeepCAD coordinates are normalised) declare none,
+  so `normalise_to_mm` needs the unit from the user and refuses without it. A normalised document has units "mm"
+  and a `source` block with the original unit, its factor and the original parts/operations; each length must
+  then equal its source value times the factor.
 """
 from __future__ import annotations
 
@@ -26,10 +39,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from postprocess.canonical import canonical_number, dumps_plain
+from postprocess.fast_schema import ecma_regex
 from postprocess.schema import load_schema
+from postprocess.text2cad import adapt, by_number, is_text2cad, numbering_errors
 from postprocess.units import MM_PER_UNIT, to_mm
-from postprocess.validate import json_path
+from postprocess.validate import MAX_ERRORS, json_path, json_schema_validator
 
+TEXT2CAD, OPERATIONS = "cad", "cad_operations"  # schema names
 LENGTH_DEFS = frozenset({"length", "positive_length", "nonnegative_length"})
 SKETCH, FEATURE, TRANSFORM = "sketch", "feature", "transform"
 STAGE = {"sketch": SKETCH, "extrude": FEATURE, "revolve": FEATURE, "fillet": FEATURE, "chamfer": FEATURE,
@@ -40,22 +56,27 @@ ALLOWED_FRAMES = {"sketch": ("world", "part"), "extrude": ("sketch",), "revolve"
 _BAD_STEPS = {(SKETCH, TRANSFORM): "a transform right after a sketch (no feature has used the sketch)",
               (TRANSFORM, FEATURE): "a feature right after a transform (start a new sketch first)"}
 
+Path = tuple[str | int, ...]
+Located = tuple[Path, str]
+
+
+def _form(obj: Any) -> tuple[str, str]:
+    """(schema name, key of the body) of a document: Text2CAD's parts or the operations list."""
+    return (TEXT2CAD, "parts") if is_text2cad(obj) else (OPERATIONS, "operations")
+
 
 @cache
-def _schema() -> dict:
-    return load_schema("cad")
+def _validator(name: str) -> Draft202012Validator:
+    Draft202012Validator.check_schema(load_schema(name))
+    return json_schema_validator(load_schema(name))
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    Draft202012Validator.check_schema(_schema())
-    return Draft202012Validator(_schema())
+# --- walking a document with its schema ----------------------------------------------------------------------
 
-
-def _resolve(node: dict, value: Any) -> tuple[dict, bool]:
+def _resolve(node: dict, value: Any, root: dict) -> tuple[dict, bool]:
     """Follow $refs (noting whether one named a length) and pick the oneOf variant whose `type` matches."""
     is_length = False
-    defs = _schema()["$defs"]
+    defs = root["$defs"]
     while True:
         if "$ref" in node:
             name = node["$ref"].rsplit("/", 1)[-1]
@@ -71,76 +92,121 @@ def _resolve(node: dict, value: Any) -> tuple[dict, bool]:
             return node, is_length
 
 
-def _map_numbers(value: Any, node: dict, on_number: Callable[[float, bool], Any], length: bool = False) -> Any:
-    """A copy of `value` with keys in schema order and each number passed through on_number(number, is_length)."""
-    node, is_length = _resolve(node, value)
+def _members(value: dict, node: dict) -> list[tuple[str, dict | None]]:
+    """(key, subschema) of an object's members in canonical order: the schema's properties in their order; keys
+    of a single numbered pattern (part_N, face_N, loop_N) by number; keys of several patterns (a loop's curves)
+    as given; unknown keys last, as given, with no subschema."""
+    properties, patterns = node.get("properties", {}), node.get("patternProperties", {})
+    members: list[tuple[str, dict | None]] = [(key, properties[key]) for key in properties if key in value]
+    matched = {key: sub for key in value if key not in properties
+               for pattern, sub in patterns.items() if _search(pattern, key)}
+    keys = by_number(matched) if len(patterns) == 1 else list(matched)
+    members += [(key, matched[key]) for key in keys]
+    members += [(key, None) for key in value if key not in properties and key not in matched]
+    return members
+
+
+def _search(pattern: str, key: str) -> bool:
+    return ecma_regex(pattern).search(key) is not None
+
+
+def _map_numbers(value: Any, node: dict | None, root: dict, on_number: Callable[[float, bool], Any],
+                 length: bool = False) -> Any:
+    """A copy of `value` in canonical key order with each number passed through on_number(number, is_length)."""
+    if node is None:  # not described by the schema: kept as it is
+        return value
+    node, is_length = _resolve(node, value, root)
     length = length or is_length
     if isinstance(value, dict):
-        properties = node.get("properties", {})
-        mapped = {key: _map_numbers(value[key], properties[key], on_number) for key in properties if key in value}
-        mapped.update({key: item for key, item in value.items() if key not in properties})
-        return mapped
+        return {key: _map_numbers(value[key], sub, root, on_number) for key, sub in _members(value, node)}
     if isinstance(value, list):
-        return [_map_numbers(item, node.get("items", {}), on_number, length) for item in value]
+        return [_map_numbers(item, node.get("items", {}), root, on_number, length) for item in value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return on_number(value, length)
     return value
 
 
 def canonical_cad(obj: dict) -> dict:
-    """Keys in schema order (unknown keys last), numbers rounded to 1e-6; operation order is meaning, so kept."""
-    return _map_numbers(obj, _schema(), lambda number, _: canonical_number(number))
+    """The document in canonical key order (see `_members`), numbers rounded to 1e-6. Operation order and a
+    loop's curve order are meaning, so kept."""
+    root = load_schema(_form(obj)[0])
+    return _map_numbers(obj, root, root, lambda number, _: canonical_number(number))
 
 
 def cad_text(obj: dict) -> str:
-    """The canonical CAD JSON text: canonical keys, compact, numbers without exponent."""
+    """The canonical CAD JSON text (the training target): canonical keys, compact, numbers without exponent."""
     return dumps_plain(canonical_cad(obj))
 
 
-def normalise_to_mm(obj: dict) -> dict:
-    """The document in millimetres, keeping the original units and operations under `source`.
+def normalise_to_mm(obj: dict, unit: str | None = None) -> dict:
+    """The document in millimetres, keeping the original unit and parts/operations under `source`.
 
-    A document already in mm (or already normalised) comes back canonical and unchanged in value.
+    `unit` is the unit the lengths are in, for a document that declares none (Text2CAD's; units "unitless" in
+    the operations model); it must agree with a declared one. A document already in mm (or already normalised)
+    comes back canonical and unchanged in value. ValueError, naming `$.units`, when no unit is known.
     """
-    if obj.get("units") == "mm" or "source" in obj:
-        return canonical_cad(obj)
-    unit = obj["units"]
+    name, body = _form(obj)
+    declared = obj.get("units")
+    declared = None if declared == "unitless" else declared
+    if unit is not None and declared is not None and unit != declared:
+        raise ValueError(f"$.units: the document's lengths are in {declared!r}, not {unit!r}")
+    unit = declared or unit
+    if unit is None:
+        raise ValueError("$.units: the document declares no length unit (Text2CAD/DeepCAD coordinates are "
+                         "normalised), so it cannot be converted to mm; give the unit its lengths are in "
+                         f"({', '.join(MM_PER_UNIT)})")
     if unit not in MM_PER_UNIT:
         raise ValueError(f"$.units: unknown length unit {unit!r}; expected one of {', '.join(MM_PER_UNIT)}")
-    operations = _map_numbers(obj["operations"], _schema()["properties"]["operations"],
-                              lambda number, is_length: to_mm(number, unit) if is_length else canonical_number(number))
+    if "source" in obj:
+        return canonical_cad(obj)
+    if unit == "mm":
+        return canonical_cad({**obj, "units": "mm"})
+    root = load_schema(name)
+    converted = _map_numbers(obj[body], root["properties"][body], root,
+                             lambda number, is_length: to_mm(number, unit) if is_length else canonical_number(number))
     original = canonical_cad(obj)
-    return canonical_cad({**obj, "units": "mm", "operations": operations,
-                          "source": {"units": unit, "to_mm": MM_PER_UNIT[unit], "operations": original["operations"]}})
+    return canonical_cad({**obj, "units": "mm", body: converted,
+                          "source": {"units": unit, "to_mm": MM_PER_UNIT[unit], body: original[body]}})
 
 
-def _schema_errors(obj: Any) -> list[str]:
-    return [message for error in _validator().iter_errors(obj) for message in _explain(error)]
+# --- checks --------------------------------------------------------------------------------------------------
+
+def schema_errors(obj: Any, name: str) -> list[str]:
+    """The schema's errors, each `$.path: message`."""
+    return [f"{json_path(path)}: {message}" for path, message in _schema_errors(obj, name)]
 
 
-def _explain(error: ValidationError) -> list[str]:
+def _schema_errors(obj: Any, name: str) -> list[Located]:
+    return [located for error in _validator(name).iter_errors(obj) for located in _explain(error, name)]
+
+
+def _explain(error: ValidationError, name: str) -> list[Located]:
     """Messages for one jsonschema error; a oneOf failure is explained by the branch its `type` names."""
-    path = json_path(error.absolute_path)
+    path = tuple(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict) and "extrusion" in error.instance \
+            and "'sketch'" in error.message:
+        return [(path, f"{error.message}: the extrusion extrudes the part's own sketch, and there is none")]
     if error.validator != "oneOf":
-        return [f"{path}: {error.message if len(error.message) <= 200 else error.message[:197] + '...'}"]
+        return [(path, error.message if len(error.message) <= 200 else error.message[:197] + "...")]
     instance = error.instance
     branches = [ref["$ref"].rsplit("/", 1)[-1] for ref in error.validator_value]
-    defs = _schema()["$defs"]
-    types = [defs[name]["properties"]["type"]["const"] for name in branches]
+    defs = load_schema(name)["$defs"]
+    types = [defs[branch]["properties"]["type"]["const"] for branch in branches]
     if not isinstance(instance, dict):
-        return [f"{path}: expected an object with a 'type' among {', '.join(types)}"]
+        return [(path, f"expected an object with a 'type' among {', '.join(types)}")]
     if instance.get("type") not in types:
-        return [f"{path}.type: {instance.get('type')!r} is not one of {', '.join(types)}"]
+        return [((*path, "type"), f"{instance.get('type')!r} is not one of {', '.join(types)}")]
     index = types.index(instance["type"])
-    return [message for sub in error.context if sub.relative_schema_path[0] == index for message in _explain(sub)]
+    return [located for sub in error.context if sub.relative_schema_path[0] == index
+            for located in _explain(sub, name)]
 
 
-def _number_errors(value: Any, path: tuple = ()) -> list[str]:
+def _number_errors(value: Any, path: Path = ()) -> list[Located]:
     if isinstance(value, float):
         if not math.isfinite(value):
-            return [f"{json_path(path)}: {value!r} is not a JSON number"]
+            return [(path, f"{value!r} is not a JSON number")]
         if round(value, 6) != value:
-            return [f"{json_path(path)}: {value!r} has more than 6 decimals (round to 1e-6)"]
+            return [(path, f"{value!r} has more than 6 decimals (round to 1e-6)")]
         return []
     if isinstance(value, dict):
         return [e for key, item in value.items() for e in _number_errors(item, (*path, key))]
@@ -149,9 +215,9 @@ def _number_errors(value: Any, path: tuple = ()) -> list[str]:
     return []
 
 
-def _sequence_errors(operations: list) -> list[str]:
-    """Order, references and frames of the operations that are well-formed enough to read."""
-    errors: list[str] = []
+def _sequence_errors(operations: list, at: Path = ("operations",)) -> list[Located]:
+    """Order, references, bodies and frames of the operations that are well-formed enough to read."""
+    errors: list[Located] = []
     sketches: dict[str, set[str]] = {}
     used: set[str] = set()
     seen_ids: set[str] = set()
@@ -160,89 +226,138 @@ def _sequence_errors(operations: list) -> list[str]:
     for index, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("type"), str) or op["type"] not in STAGE:
             continue
-        kind, stage, where = op["type"], STAGE[op["type"]], f"$.operations[{index}]"
+        kind, stage, where = op["type"], STAGE[op["type"]], (*at, index)
         op_id = op.get("id")
         if isinstance(op_id, str):
             if op_id in seen_ids:
-                errors.append(f"{where}.id: {op_id!r} is used by an earlier operation")
+                errors.append(((*where, "id"), f"{op_id!r} is used by an earlier operation"))
             seen_ids.add(op_id)
         if previous is None and stage != SKETCH:
-            errors.append(f"{where}: the first operation must be a sketch, not {kind!r}")
+            errors.append((where, f"the first operation must be a sketch, not {kind!r}"))
         elif (previous, stage) in _BAD_STEPS:
-            errors.append(f"{where}: {_BAD_STEPS[(previous, stage)]}; order is sketch → feature → transform")
+            errors.append((where, f"{_BAD_STEPS[(previous, stage)]}; order is sketch → feature → transform"))
         frame = op.get("frame")
         if frame in ("world", "part", "sketch") and frame not in ALLOWED_FRAMES[kind]:
-            errors.append(f"{where}.frame: {kind!r} numbers are in the {' or '.join(ALLOWED_FRAMES[kind])} frame, "
-                          f"not {frame!r}")
+            frames = " or ".join(ALLOWED_FRAMES[kind])
+            errors.append(((*where, "frame"), f"{kind!r} numbers are in the {frames} frame, not {frame!r}"))
         elif frame == "part" and not has_body:
-            errors.append(f"{where}.frame: 'part' before any feature has built a body")
-        if kind == "sketch" and isinstance(op_id, str):
-            profiles = op.get("profiles") if isinstance(op.get("profiles"), list) else []
-            sketches[op_id] = {p["id"] for p in profiles if isinstance(p, dict) and isinstance(p.get("id"), str)}
+            errors.append(((*where, "frame"), "'part' before any feature has built a body"))
+        if kind == "sketch":
+            errors.extend(_loop_errors(op, where))
+            if isinstance(op_id, str):
+                profiles = op.get("profiles") if isinstance(op.get("profiles"), list) else []
+                sketches[op_id] = {p["id"] for p in profiles if isinstance(p, dict) and isinstance(p.get("id"), str)}
         if kind in ("extrude", "revolve"):
             errors.extend(_reference_errors(op, where, sketches, used))
+            errors.extend(_body_errors(op, where, has_body))
             has_body = True
         if kind in ("fillet", "chamfer", "transform") and not has_body:
-            errors.append(f"{where}: {kind!r} needs a body, and no extrude or revolve comes before it")
+            errors.append((where, f"{kind!r} needs a body, and no extrude or revolve comes before it"))
         previous = stage
-    errors.extend(f"$.operations: sketch {name!r} is never used by an extrude or revolve"
+    errors.extend((at, f"sketch {name!r} is never used by an extrude or revolve")
                   for name in sketches if name not in used)
     return errors
 
 
-def _reference_errors(op: dict, where: str, sketches: dict[str, set[str]], used: set[str]) -> list[str]:
+def _reference_errors(op: dict, where: Path, sketches: dict[str, set[str]], used: set[str]) -> list[Located]:
     sketch = op.get("sketch")
     if not isinstance(sketch, str) or sketch not in sketches:
-        return [f"{where}.sketch: {sketch!r} names no earlier sketch"]
+        return [((*where, "sketch"), f"{sketch!r} names no earlier sketch")]
     used.add(sketch)
     profiles = op.get("profiles") if isinstance(op.get("profiles"), list) else []
-    return [f"{where}.profiles[{i}]: sketch {sketch!r} has no profile {name!r}"
+    return [((*where, "profiles", i), f"sketch {sketch!r} has no profile {name!r}")
             for i, name in enumerate(profiles) if not isinstance(name, str) or name not in sketches[sketch]]
 
 
-def _unit_errors(obj: dict) -> list[str]:
+def _body_errors(op: dict, where: Path, has_body: bool) -> list[Located]:
+    errors: list[Located] = []
+    operation = op.get("operation")
+    if operation in ("cut", "intersect") and not has_body:
+        what = "a cut" if operation == "cut" else "an intersection"
+        errors.append(((*where, "operation"), f"{what} needs a body, and no feature before it builds one"))
+    depths = [op.get(key) for key in ("distance", "opposite_distance")]
+    if op["type"] == "extrude" and all(isinstance(d, (int, float)) and not isinstance(d, bool) for d in depths) \
+            and depths[0] == 0 and depths[1] == 0:
+        errors.append((where, "both extrusion depths are 0, so it builds nothing"))
+    return errors
+
+
+def _loop_errors(sketch: dict, where: Path) -> list[Located]:
+    """A circle is closed by itself: a loop holding one has no other curve."""
+    errors: list[Located] = []
+    profiles = sketch.get("profiles") if isinstance(sketch.get("profiles"), list) else []
+    for p, profile in enumerate(profiles):
+        loops = profile.get("loops") if isinstance(profile, dict) and isinstance(profile.get("loops"), list) else []
+        for i, loop in enumerate(loops):
+            curves = loop.get("curves") if isinstance(loop, dict) and isinstance(loop.get("curves"), list) else []
+            kinds = [curve.get("type") for curve in curves if isinstance(curve, dict)]
+            if "circle" in kinds and len(curves) > 1:
+                errors.append(((*where, "profiles", p, "loops", i),
+                               "a loop with a circle has no other curve (a circle is a closed loop by itself)"))
+    return errors
+
+
+def _unit_errors(obj: dict, body: str) -> list[Located]:
     """A normalised document's lengths must be its source's lengths times the factor."""
     source = obj.get("source")
     if not isinstance(source, dict):
         return []
-    errors = []
+    errors: list[Located] = []
     if obj.get("units") != "mm":
-        errors.append(f"$.units: a document with a `source` block is normalised, so its units must be 'mm', "
-                      f"not {obj.get('units')!r}")
+        errors.append((("units",), (f"a document with a `source` block is normalised, so its units must be 'mm', "
+                                    f"not {obj.get('units')!r}")))
     unit, factor = source.get("units"), source.get("to_mm")
     if unit in MM_PER_UNIT and factor != MM_PER_UNIT[unit]:
-        errors.append(f"$.source.to_mm: {factor!r} but 1 {unit} = {MM_PER_UNIT[unit]} mm")
+        errors.append((("source", "to_mm"), f"{factor!r} but 1 {unit} = {MM_PER_UNIT[unit]} mm"))
     if unit not in MM_PER_UNIT or errors:
         return errors
-    expected = normalise_to_mm({"version": obj.get("version"), "units": unit, "operations": source.get("operations")})
-    _compare(obj.get("operations"), expected["operations"], ("operations",), unit, errors)
+    original = {key: value for key, value in obj.items() if key not in ("source", body)}
+    expected = normalise_to_mm({**original, "units": unit, body: source.get(body)})
+    _compare(obj.get(body), expected[body], (body,), unit, errors)
     return errors
 
 
-def _compare(actual: Any, expected: Any, path: tuple, unit: str, errors: list[str]) -> None:
+def _compare(actual: Any, expected: Any, path: Path, unit: str, errors: list[Located]) -> None:
     if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in expected.keys() | actual.keys():
+        for key in [*expected, *(key for key in actual if key not in expected)]:
             _compare(actual.get(key), expected.get(key), (*path, key), unit, errors)
     elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         for index, (a, e) in enumerate(zip(actual, expected)):
             _compare(a, e, (*path, index), unit, errors)
     elif isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         if abs(actual - expected) > 1e-6 * max(1.0, abs(expected)):
-            errors.append(f"{json_path(path)}: {actual!r} mm, but the source gives {expected!r} mm (from {unit})")
+            errors.append((path, f"{actual!r} mm, but the source gives {expected!r} mm (from {unit})"))
     elif actual != expected:
-        errors.append(f"{json_path(path)}: differs from the source operations")
+        errors.append((path, f"differs from the source {'parts' if path[0] == 'parts' else 'operations'}"))
+
+
+def locate_cad_errors(obj: Any) -> list[Located]:
+    """Every problem of a CAD JSON document as (path in the document's own form, message); [] = valid."""
+    name, body = _form(obj)
+    errors = _schema_errors(obj, name)
+    if not isinstance(obj, dict):
+        return errors
+    schema_valid = not errors
+    errors.extend(_number_errors(obj))
+    if name == TEXT2CAD:
+        if schema_valid:  # the adapter reads only schema-valid documents
+            errors.extend(numbering_errors(obj))
+            adapted = adapt(obj)
+            errors.extend((adapted.user_path(path), message)
+                          for path, message in _sequence_errors(adapted.document["operations"]))
+    elif isinstance(obj.get("operations"), list):
+        errors.extend(_sequence_errors(obj["operations"]))
+    if not errors:
+        errors.extend(_unit_errors(obj, body))
+    return errors
 
 
 def validate_cad(obj: Any) -> list[str]:
-    """Every problem of a CAD JSON document (schema, order, references, frames, numbers, units); [] = valid."""
-    errors = _schema_errors(obj)
-    if not isinstance(obj, dict):
-        return errors
-    errors.extend(_number_errors(obj))
-    if isinstance(obj.get("operations"), list):
-        errors.extend(_sequence_errors(obj["operations"]))
-    if not errors:
-        errors.extend(_unit_errors(obj))
+    """Every problem of a CAD JSON document, either form (schema, order, references, frames, numbering, numbers,
+    units), each `$.path: message` with the path in the document's own form; [] = valid."""
+    errors = [f"{json_path(path)}: {message}" for path, message in locate_cad_errors(obj)]
+    if len(errors) > MAX_ERRORS:
+        errors = [*errors[:MAX_ERRORS], f"$: ... and {len(errors) - MAX_ERRORS} more error(s)"]
     return errors
 
 

@@ -2,6 +2,9 @@
 
 xgrammar writes object keys in the schema's `properties` order and, with `disable_any_whitespace`, no spaces,
 so the training text must be exactly that: keys in schema order, compact separators, `ensure_ascii=False`.
+Numbers are rounded to 1e-6 and never written with an exponent (json.dumps writes 1e-05): `dumps_plain` is the
+one writer of canonical JSON text in the project (fiches here, CAD JSON in `postprocess.cad_json`, the text →
+CAD converter's targets).
 """
 from __future__ import annotations
 
@@ -19,9 +22,9 @@ def _resolve(node: dict, root: dict) -> dict:
     return node
 
 
-def canonical_number(value: float | int) -> float | int:
+def canonical_number(value: float) -> float | int:
     """Integral floats become ints; others are rounded to 1e-6 so no scientific notation appears."""
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (bool, int)):
         return value
     rounded = round(float(value), 6)
     return int(rounded) if rounded.is_integer() else rounded
@@ -45,26 +48,30 @@ def order_like_schema(value: Any, node: dict, root: dict) -> Any:
 def canonical_text(value: Any, schema: dict | None = None) -> str:
     """The canonical JSON text of a fiche (or of any object under `schema`)."""
     schema = schema if schema is not None else load_schema("fiche")
-    return json.dumps(order_like_schema(value, schema, schema), ensure_ascii=False, separators=(",", ":"))
+    return dumps_plain(order_like_schema(value, schema, schema))
 
 
 def plain_number_text(value: float) -> str:
-    """A JSON number without exponent (json.dumps writes 1e-05 and 1e+16), rounded to 1e-6."""
+    """`value` rounded to 1e-6 as a JSON number without exponent: 1e-07 → 0, 1.2345678e-05 → 0.000012,
+    1e20 → 100000000000000000000, 0.1 + 0.2 → 0.3. Where json.dumps writes no exponent, the text is its text."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value!r} is not a JSON number")
     value = canonical_number(value)
     if isinstance(value, int):
         return str(value)
-    text = f"{value:.6f}".rstrip("0")
-    return text if not text.endswith(".") else text + "0"
+    text = repr(value)
+    if "e" not in text:
+        return text
+    # Only |value| < 1e-4 gets here (larger floats with an exponent are integral): six decimals hold it exactly.
+    return f"{value:.6f}".rstrip("0")
 
 
 def dumps_plain(value: Any) -> str:
-    """Compact JSON text like `canonical_text` (no reordering), with every number written without exponent."""
+    """Compact JSON text, keys in their given order, non-ASCII kept, every number through `plain_number_text`."""
     if isinstance(value, dict):
         members = (f"{json.dumps(str(key), ensure_ascii=False)}:{dumps_plain(item)}" for key, item in value.items())
         return "{" + ",".join(members) + "}"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ",".join(dumps_plain(item) for item in value) + "]"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return plain_number_text(value)

@@ -85,12 +85,14 @@ def repair(predictions: Path, out: Path, schema: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write each valid document's canonical text here, as <name>.json.")
 @click.option("--mm", is_flag=True, help="Normalise lengths to mm (originals kept under `source`) before writing.")
-def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool) -> None:
+@click.option("--unit", type=click.Choice(["mm", "cm", "m", "in"]),
+              help="The length unit of documents that declare none (Text2CAD's), needed by --mm.")
+def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str | None) -> None:
     """Check CAD JSON documents (.json, or .jsonl with one per line): schema, order, frames, units, numbers.
 
     Prints FILE:LINE: PATH: PROBLEM for each problem; exits 1 if any.
 
-    Example: fiche cad-check data/text2cad/plate.json --mm --out outputs/cad
+    Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm --out outputs/cad
     """
     from postprocess.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
     from postprocess.files import safe_file_stem, write_text_atomic
@@ -115,11 +117,17 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool) -> None:
             for error in errors:
                 click.echo(f"{where}: {error}")
             problems += bool(errors)
-            if out_dir is not None and not errors:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{number}")
-                written = normalise_to_mm(document) if mm else document
-                write_text_atomic(out_dir / f"{stem}.json", cad_text(written) + "\n")
+            if out_dir is None or errors:
+                continue
+            try:
+                written = normalise_to_mm(document, unit=unit) if mm else document
+            except ValueError as error:
+                click.echo(f"{where}: {error}")
+                problems += 1
+                continue
+            out_dir.mkdir(parents=True, exist_ok=True)
+            stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{number}")
+            write_text_atomic(out_dir / f"{stem}.json", cad_text(written) + "\n")
     click.echo(f"{checked} document(s) checked, {problems} with problems", err=True)
     sys.exit(1 if problems else 0)
 

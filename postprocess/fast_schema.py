@@ -7,6 +7,8 @@ compiler knows a fixed subset of keywords and raises `UnsupportedSchema` on any 
 schema change can never make it approve what jsonschema would reject: callers fall back to jsonschema alone.
 One deliberate difference: NaN and infinities fail "type": "number" here (they are not JSON; jsonschema lets
 them through), and `postprocess.validate` reports them itself.
+`pattern` is read as JSON Schema means it (ECMA-262), not as Python's `re` does: `ecma_regex` is shared with
+`postprocess.validate`'s jsonschema validator, so both paths give the same answer.
 `tests/test_postprocess_validate.py` checks the two agree on generated instances.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -28,6 +31,48 @@ _SUPPORTED = {"type", "enum", "const", "properties", "required", "additionalProp
 
 class UnsupportedSchema(ValueError):
     """The schema uses a keyword this compiler does not implement."""
+
+
+# ECMA-262 (no flags), which JSON Schema patterns follow, differs from Python's `re` where it matters for
+# control characters: `$` is the end of the input only (Python's also matches before a final "\n", so "Pompe\n"
+# passed "^...$"), and `.` matches no line terminator (Python's `.` matches "\r", U+2028 and U+2029).
+_ECMA_ANY = "[^\n\r\u2028\u2029]"
+
+
+@cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` compiled so that `.search` answers as ECMA-262 would: `$` → `\\Z`, `.` → no line terminator,
+    `[]` → nothing, `[^]` → anything. (Other differences, such as Unicode `\\d` in Python, stay.)"""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            # ECMA's "[]" matches nothing and "[^]" anything; Python would read that "]" as a literal
+            for ecma, python in (("[]", "(?!)"), ("[^]", "[\\s\\S]")):
+                if pattern.startswith(ecma, index):
+                    out.append(python)
+                    index += len(ecma)
+                    break
+            else:
+                in_class = True
+                out.append(char)
+                index += 1
+            continue
+        elif char == "$":
+            char = "\\Z"
+        elif char == ".":
+            char = _ECMA_ANY
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
 
 
 def _is_number(value: Any) -> bool:
@@ -133,7 +178,7 @@ def _all_of(checks: list[Check]) -> Check:
 def _string_checks(node: dict) -> list[Check]:
     checks: list[Check] = []
     if "pattern" in node:
-        search = re.compile(node["pattern"]).search  # jsonschema uses re.search too: same answers
+        search = ecma_regex(node["pattern"]).search  # postprocess.validate's jsonschema uses it too
         checks.append(lambda v, s=search: not isinstance(v, str) or s(v) is not None)
     if "minLength" in node:
         checks.append(lambda v, n=node["minLength"]: not isinstance(v, str) or len(v) >= n)

@@ -2,6 +2,8 @@
 
 Each validator is built once per schema: jsonschema's Draft202012Validator (the reference, and the source of
 every message) plus the fast yes/no check of `postprocess.fast_schema`, which answers for the common valid case.
+Both read `pattern` (and `patternProperties`) as ECMA-262 regexes, as JSON Schema defines them: see
+`EcmaDraft202012Validator`.
 """
 from __future__ import annotations
 
@@ -12,13 +14,59 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from postprocess.fast_schema import ANNOTATIONS, UnsupportedSchema, compile_check
+from postprocess.fast_schema import ANNOTATIONS, UnsupportedSchema, compile_check, ecma_regex
 from postprocess.schema import load_schema
 
 MAX_ERRORS = 20
+
+
+# jsonschema matches `pattern` and `patternProperties` with Python's re.search, whose `$` also matches before a
+# final newline: "Pompe\n" passed "^...$", and a key "part_1\n" passed "^part_[1-9][0-9]*$". These three
+# keywords are the ones that read patterns; here they use `ecma_regex`, as the fast check does.
+def _pattern(validator, pattern: str, instance: Any, schema: dict):
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns: dict, instance: Any, schema: dict):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if ecma_regex(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator, additional: Any, instance: Any, schema: dict):
+    if not validator.is_type(instance, "object"):
+        return
+    known, patterns = schema.get("properties", {}), [ecma_regex(p) for p in schema.get("patternProperties", {})]
+    extras = [key for key in instance if key not in known and not any(p.search(key) for p in patterns)]
+    if validator.is_type(additional, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], additional, path=key)
+    elif not additional and extras:
+        listed = ", ".join(repr(key) for key in sorted(extras))
+        if patterns:
+            yield ValidationError(f"{listed} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: "
+                                  + ", ".join(repr(p) for p in schema["patternProperties"]))
+        else:
+            yield ValidationError(f"Additional properties are not allowed ({listed} "
+                                  f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+
+
+EcmaDraft202012Validator = validators.extend(
+    Draft202012Validator,
+    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties})
+
+
+def json_schema_validator(schema: dict) -> Draft202012Validator:
+    """jsonschema's draft 2020-12 validator for `schema`, with ECMA-262 pattern semantics; use it, not
+    Draft202012Validator, wherever a schema with `pattern` decides what is valid."""
+    return EcmaDraft202012Validator(schema)
 
 
 def json_path(path: Any) -> str:
@@ -125,13 +173,13 @@ def _split_by_property(schema: dict, inlined: dict) -> tuple[Draft202012Validato
     if set(schema) - root_keywords or not isinstance(schema.get("additionalProperties", True), bool):
         return None
     defs = schema.get("$defs", {})
-    shell = Draft202012Validator({**{k: v for k, v in inlined.items() if k not in ("properties", "$defs")},
+    shell = json_schema_validator({**{k: v for k, v in inlined.items() if k not in ("properties", "$defs")},
                                   "properties": {key: True for key in schema.get("properties", {})}})
     parts = {}
     for key, sub in schema.get("properties", {}).items():
         own = inlined["properties"][key] if inlined is not schema else {"$defs": defs, **sub}
         try:
-            parts[key] = (compile_check({"$defs": defs, **sub}), Draft202012Validator(own))
+            parts[key] = (compile_check({"$defs": defs, **sub}), json_schema_validator(own))
         except UnsupportedSchema:
             return None
     return shell, parts
@@ -146,10 +194,10 @@ def schema_validator(name: str = "fiche") -> SchemaValidator:
     try:
         fast = compile_check(schema)
     except UnsupportedSchema:
-        return SchemaValidator(Draft202012Validator(inlined), None)  # jsonschema alone: slower but exact
+        return SchemaValidator(json_schema_validator(inlined), None)  # jsonschema alone: slower but exact
     split = _split_by_property(schema, inlined)
     shell, parts = split if split is not None else (None, None)
-    return SchemaValidator(Draft202012Validator(inlined), fast, shell, parts)
+    return SchemaValidator(json_schema_validator(inlined), fast, shell, parts)
 
 
 def validate_fiche(obj: Any) -> list[str]:

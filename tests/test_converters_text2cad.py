@@ -1,4 +1,5 @@
-"""Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent)."""
+"""Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent), the target
+equal to postprocess.cad_json.cad_text, invalid CAD rejected with its path."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,11 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from converters.cad_json import SYSTEM_PROMPT, canonical_json, convert_text2cad, number_text
+from converters.cad_json import SYSTEM_PROMPT, convert_text2cad
 from converters.cli import convert
-from converters.report import RecordError
 from fiche_vlm import PROJECT_ROOT
+from postprocess.cad_json import cad_text, validate_cad
+from postprocess.canonical import dumps_plain, plain_number_text
 
 SAMPLE = PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl"
 
@@ -22,19 +24,19 @@ SAMPLE = PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl"
     (1e20, "100000000000000000000"), (-90.0, "-90"), (7, "7"), (0.0, "0"), (-2.5, "-2.5"),
 ])
 def test_number_text(value: float, text: str) -> None:
-    assert number_text(value) == text
+    assert plain_number_text(value) == text
 
 
 @given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False))
 def test_numbers_round_trip_within_a_millionth_and_never_use_exponents(value: float) -> None:
-    text = canonical_json({"x": [value]})
+    text = dumps_plain({"x": [value]})
     assert "e" not in text.lower()
     assert abs(json.loads(text)["x"][0] - value) <= 5e-7 + abs(value) * 1e-15
 
 
 def test_non_finite_number_is_refused() -> None:
-    with pytest.raises(RecordError, match=r"cad\.a\[1\]: number inf is not finite"):
-        canonical_json({"a": [1, float("inf")]})
+    with pytest.raises(ValueError, match=r"inf is not a JSON number"):
+        dumps_plain({"a": [1, float("inf")]})
 
 
 def test_sample_converts_to_text_only_records(tmp_path: Path) -> None:
@@ -47,7 +49,8 @@ def test_sample_converts_to_text_only_records(tmp_path: Path) -> None:
         assert system == {"role": "system", "content": SYSTEM_PROMPT}
         assert user == {"role": "user", "content": source["instruction"]}
         assert assistant["role"] == "assistant" and "e-" not in assistant["content"]
-        assert json.loads(assistant["content"]).keys() == source["cad"].keys()
+        assert assistant["content"] == cad_text(source["cad"])
+        assert validate_cad(json.loads(assistant["content"])) == []
         assert "images" not in record
     holed = json.loads(records[1]["messages"][2]["content"])["parts"]["part_1"]
     assert holed["coordinate_system"]["Translation Vector"] == [0, 0, 0]  # 1e-07 rounded away
@@ -61,3 +64,14 @@ def test_cli_convert_text2cad(tmp_path: Path) -> None:
                                           "--dataset-dir", str(tmp_path), "--name", "text2cad"])
     assert result.exit_code == 0, result.output
     assert "read 5 lines = written 5 + rejected 0" in result.stdout
+
+
+def test_a_target_that_fails_the_cad_checks_is_rejected_with_its_path(tmp_path: Path) -> None:
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["parts"]["part_1"]["extrusion"]["operation"] = "CutFeatureOperation"  # nothing to cut yet
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    report = convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t")
+    assert (report.read, report.written, report.rejected) == (1, 0, 1)
+    reject = report.rejects[0]
+    assert reject.field == "cad.parts.part_1.extrusion.operation" and "a cut needs a body" in reject.problem

@@ -230,3 +230,18 @@ def test_keyword_presence_counts_whole_normalised_words():
     assert keyword_presence("Il faut REMPLACER le joint torique.", keywords) == pytest.approx(3 / 6)
     assert keyword_presence("jointure", ["joint"]) == 0.0
     assert keyword_presence("anything", []) is None
+
+
+def test_text2cad_structure_tokens_name_parts_and_curves_and_drop_free_text():
+    cad = {"final_name": "Bracket", "parts": {"part_1": {
+        "sketch": {"face_1": {"loop_1": {"arc_1": {"Mid Point": [0.1, 0.2]}}}},
+        "extrusion": {"operation": "JoinFeatureOperation"}, "description": {"name": "Plate", "length": 0.5}}}}
+    assert structure_tokens(cad) == [
+        "final_name=<text>", "parts.part_1.sketch.face_1.loop_1.arc_1.Mid Point[]=<number>",
+        "parts.part_1.sketch.face_1.loop_1.arc_1.Mid Point[]=<number>",
+        "parts.part_1.extrusion.operation=JoinFeatureOperation", "parts.part_1.description.name=<text>",
+        "parts.part_1.description.length=<number>"]
+    renamed = copy.deepcopy(cad)
+    renamed["final_name"] = "Support"
+    renamed["parts"]["part_1"]["description"]["name"] = "Base plate"
+    assert structural_counts(renamed, cad) == PRCounts(tp=6, fp=0, fn=0)  # wording is not structure

@@ -228,3 +228,40 @@ def test_cad_json_validity_exact_match_and_structural_f1(tmp_path):
     assert per_item["c0"]["f1"] == per_item["c1"]["f1"] == 1.0
     assert per_item["c2"]["fp"] == 1 and per_item["c2"]["fn"] == 1
     assert "66.7 % (2/3)" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_cad_json_sample_gold_in_text2cad_layout_scores_fully_valid(tmp_path):
+    """The text → CAD sample, converted as for training, is its own perfect prediction; damage costs what it should."""
+    from converters.cad_json import convert_text2cad
+    from fiche_vlm import PROJECT_ROOT
+
+    gold = tmp_path / "t2c.json"
+    convert_text2cad(PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl", gold, dataset_dir=tmp_path,
+                     name="t2c", strict=True)
+    targets = {record["id"]: json.loads(record["messages"][-1]["content"])
+               for record in json.loads(gold.read_text(encoding="utf-8"))}
+    assert len(targets) == 5
+    perfect = write_jsonl(tmp_path / "perfect.jsonl", [prediction(key, cad) for key, cad in targets.items()])
+    metrics = score(perfect, gold, tmp_path / "perfect", task="cad_json")
+    assert metrics["gold_validity"] == {"count": 5, "total": 5, "rate": 1.0}
+    assert metrics["validity"]["rate"] == 1.0 and metrics["exact_match"]["rate"] == 1.0
+    assert metrics["structural_f1"]["micro"]["f1"] == 1.0 and metrics["structural_f1"]["macro_f1"] == 1.0
+
+    step = copy.deepcopy(targets["t2c-step"])
+    del step["parts"]["part_2"]  # the joined block is missing: valid, but structurally short
+    cut_first = copy.deepcopy(targets["t2c-plate"])
+    cut_first["parts"]["part_1"]["extrusion"]["operation"] = "CutFeatureOperation"
+    damaged = write_jsonl(tmp_path / "damaged.jsonl", [
+        prediction("t2c-step", step), prediction("t2c-plate", cut_first),
+        *(prediction(key, cad) for key, cad in targets.items() if key not in ("t2c-step", "t2c-plate"))])
+    metrics = score(damaged, gold, tmp_path / "damaged", task="cad_json")
+    items = {item["id"]: item for item in metrics["items"]}
+    assert metrics["validity"]["count"] == 4 and metrics["exact_match"]["count"] == 3
+    assert items["t2c-step"]["valid"] and items["t2c-step"]["structure"]["fp"] == 0
+    assert 0 < items["t2c-step"]["structure"]["recall"] < 1
+    assert items["t2c-plate"]["errors"] == [
+        "$.parts.part_1.extrusion.operation: a cut needs a body, and no feature before it builds one"]
+    # «operation=CutFeatureOperation» where gold has «NewBodyFeatureOperation»: one token wrong each way
+    assert (items["t2c-plate"]["structure"]["fp"], items["t2c-plate"]["structure"]["fn"]) == (1, 1)
+    report = (tmp_path / "damaged" / "report.md").read_text(encoding="utf-8")
+    assert "80.0 % (4/5)" in report and "a cut needs a body" in report

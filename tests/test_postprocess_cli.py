@@ -69,6 +69,19 @@ def test_cad_check_writes_canonical_mm_documents(tmp_path):
     assert written["units"] == "mm" and written["source"]["units"] == "in"
 
 
+def test_cad_check_needs_a_unit_to_normalise_text2cad(tmp_path):
+    bracket = DATA / "post_cad_t2c_bracket.json"
+    refused = CliRunner().invoke(main, ["cad-check", str(bracket), "--mm", "--out", str(tmp_path)])
+    assert refused.exit_code == 1
+    assert f"{bracket}:1: $.units: the document declares no length unit" in refused.stdout
+    assert not (tmp_path / "post_cad_t2c_bracket.json").exists()
+
+    given = CliRunner().invoke(main, ["cad-check", str(bracket), "--mm", "--unit", "cm", "--out", str(tmp_path)])
+    assert given.exit_code == 0, given.output
+    written = json.loads((tmp_path / "post_cad_t2c_bracket.json").read_text(encoding="utf-8"))
+    assert written["units"] == "mm"
+
+
 def test_cad_check_lists_problems_with_file_and_path():
     bad = DATA / "bad"
     result = CliRunner().invoke(main, ["cad-check", str(bad / "post_cad_unknown_sketch.json"),

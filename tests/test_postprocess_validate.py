@@ -1,4 +1,5 @@
-"""Fiche validation (postprocess.validate): messages with JSON paths, and the fast check agreeing with jsonschema."""
+"""Fiche validation (postprocess.validate): messages with JSON paths, the fast check agreeing with jsonschema, and
+both reading `pattern` as ECMA-262 does (JSON Schema's regex dialect), not as Python's re.search."""
 from __future__ import annotations
 
 import copy
@@ -9,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from postprocess.fast_schema import UnsupportedSchema, compile_check
+from postprocess.fast_schema import UnsupportedSchema, compile_check, ecma_regex
 from postprocess.schema import load_schema
-from postprocess.validate import schema_validator, validate_fiche
+from postprocess.validate import json_schema_validator, schema_validator, validate_fiche
 
 VALID = {
     "object": "Pompe centrifuge", "function": "Pomper de l'eau claire", "global_shape": "Corps cylindrique",
@@ -34,7 +35,7 @@ def test_valid_fiche_has_no_errors():
 @pytest.mark.parametrize("mutate, expected", [
     (lambda f: f.pop("object"), "$: 'object' is a required property"),
     (lambda f: f["dimensions"].update(unit="ft"), "$.dimensions.unit: 'ft' fails enum"),
-    (lambda f: f["dimensions"].update(H=-1), "$.dimensions.H: -1 fails minimum 0"),
+    (lambda f: f["dimensions"].update(H=-1), "$.dimensions.H: -1 fails exclusiveMinimum 0"),
     (lambda f: f["components"].append("a\nb"), "$.components[2]: 'a\\nb' has characters or a length"),
     (lambda f: f.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
     (lambda f: f.update(components="corps"), "$.components: 'corps' fails type 'array'"),
@@ -45,6 +46,33 @@ def test_each_problem_is_named_with_its_path(mutate, expected):
     mutate(fiche)
     errors = validate_fiche(fiche)
     assert any(expected in error for error in errors), errors
+
+
+@pytest.mark.parametrize("text", ["Pompe\n", "Pompe\r", "Pompe\u2028", "\nPompe"])
+def test_a_line_break_that_the_pattern_forbids_is_invalid_even_at_the_end(text):
+    # Python's re.search lets "$" match before a final "\n"; JSON Schema's ECMA-262 "$" does not.
+    fiche = dict(copy.deepcopy(VALID), object=text)
+    assert validate_fiche(fiche) == [f"$.object: {text!r} has characters or a length the schema's pattern forbids"]
+    assert not schema_validator("fiche").is_valid(fiche)  # the fast check
+    assert not json_schema_validator(load_schema("fiche")).is_valid(fiche)  # jsonschema, as everyone should use it
+    assert Draft202012Validator(load_schema("fiche")).is_valid(fiche) == (text == "Pompe\n")  # the bug itself
+
+
+@pytest.mark.parametrize("pattern, text, matches", [
+    ("^a$", "a", True), ("^a$", "a\n", False), ("^a\\$$", "a$", True), ("^[$]$", "$", True),
+    ("^a.c$", "abc", True), ("^a.c$", "a\nc", False), ("^a.c$", "a\rc", False), ("^a[.]c$", "abc", False),
+    ("^[]a]$", "]", False), ("^[^]$", "\n", True), ("b$", "ab\n", False), ("^(?:x|y)$", "y", True),
+])
+def test_ecma_regex_reads_dollar_and_dot_as_ecma_262_does(pattern, text, matches):
+    assert (ecma_regex(pattern).search(text) is not None) == matches
+
+
+def test_pattern_properties_keys_use_ecma_semantics_too():
+    checker = json_schema_validator({"type": "object", "patternProperties": {"^part_[1-9][0-9]*$": {"type": "integer"}},
+                                     "additionalProperties": False})
+    assert checker.is_valid({"part_1": 1})
+    assert [e.message for e in checker.iter_errors({"part_1\n": 1})] == [
+        "'part_1\\n' does not match any of the regexes: '^part_[1-9][0-9]*$'"]
 
 
 def test_errors_are_listed_in_document_order_and_capped():
@@ -121,7 +149,7 @@ def fiche_like(draw) -> dict:
     return fiche
 
 
-_REFERENCE = Draft202012Validator(load_schema("fiche"))
+_REFERENCE = json_schema_validator(load_schema("fiche"))
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])

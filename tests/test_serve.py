@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from click.testing import CliRunner
 
 from fiche_vlm.cli import main
 from fiche_vlm.serve import (Device, ServeError, ServeOptions, VLLMServer, default_dtype, group_alive, lora_rank,
-                             read_pixel_budget, server_command, server_env, vllm_args)
+                             port_is_free, read_pixel_budget, server_command, server_env, vllm_args)
 
 CPU = Device("cpu")
 
@@ -231,3 +234,56 @@ def test_cli_reports_a_failed_start_as_an_error(tmp_path: Path, monkeypatch) -> 
                                        "--log", str(tmp_path / "serve.log")])
     assert result.exit_code == 1
     assert "exited with code 1" in result.output and "no such model" in result.output
+
+
+# An HTTP server that answers /v1/models like vLLM, started the way vLLM would be (`python -m … --port P`).
+FAKE_VLLM = """
+import http.server, json, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+name = sys.argv[sys.argv.index("--served-model-name") + 1]
+class Models(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"object": "list", "data": [{"id": name}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+print("fake vllm up", flush=True)
+http.server.HTTPServer(("127.0.0.1", port), Models).serve_forever()
+"""
+
+
+def fake_vllm(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "fake_vllm.py").write_text(FAKE_VLLM)
+    fake_python(tmp_path, f'exec "{sys.executable}" "{tmp_path / "fake_vllm.py"}" "$@"', monkeypatch)
+
+
+def test_server_is_ready_when_its_models_answer_and_stopped_on_exit(tmp_path: Path, monkeypatch) -> None:
+    fake_vllm(tmp_path, monkeypatch)
+    port = free_port()
+    with VLLMServer(model_dir(tmp_path), port=port, served_name="fiche", log_path=tmp_path / "vllm.log") as server:
+        assert server.base_url == f"http://127.0.0.1:{port}/v1"
+        assert server.answers()
+    assert not group_alive(server.process.pid) and port_is_free("127.0.0.1", port)
+    assert "fake vllm up" in (tmp_path / "vllm.log").read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatch, signum: int) -> None:
+    fake_vllm(tmp_path, monkeypatch)
+    port = free_port()
+    fiche = Path(sys.executable).with_name("fiche")
+    process = subprocess.Popen([str(fiche), "serve", str(model_dir(tmp_path)), "--port", str(port),
+                                "--log", str(tmp_path / "serve.log")], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith("serving 'fiche' at"):
+            break
+    assert any("fake vllm up" in line for line in seen) or "fake vllm up" in (tmp_path / "serve.log").read_text()
+    process.send_signal(signum)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 0
+    assert "stopped" in rest
+    assert port_is_free("127.0.0.1", port)

@@ -43,10 +43,27 @@ def api_key() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, api_key: str, tmp_path_factory: pytest.TempPathFactory) -> VLLMServer:
+def lora_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random PEFT LoRA (r=12, q/v of the language model) on the tiny model, as LLaMA-Factory would save one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2VLForConditionalGeneration
+
+    out = tmp_path_factory.mktemp("adapter")
+    config = LoraConfig(r=12, lora_alpha=24, target_modules=r".*language_model.*\.(q_proj|v_proj)",
+                        init_lora_weights=False)
+    get_peft_model(Qwen2VLForConditionalGeneration.from_pretrained(tiny_model_dir), config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, lora_adapter: Path, api_key: str,
+           tmp_path_factory: pytest.TempPathFactory) -> VLLMServer:
+    """The base model as "fiche" and, unmerged, the adapter as "fiche-lora" (vLLM rounds r=12 up to rank 16).
+    --enforce-eager: torch.compile would add about 100 s to each start and changes nothing tested here."""
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
     with VLLMServer(tiny_model_dir, port=PORT, served_name="fiche", log_path=log, startup_timeout=1500,
-                    images_per_prompt=3) as running:
+                    images_per_prompt=3, lora_adapter=lora_adapter, lora_name="fiche-lora",
+                    enforce_eager=True) as running:
         yield running
     assert not group_alive(running.process.pid)
 
@@ -91,6 +108,17 @@ def test_unconstrained_answers_almost_never_validate(server: VLLMServer, sample_
     assert len(lines(out)) == REQUESTS
     assert summary.valid <= UNCONSTRAINED_VALID_MAX, summary.report()
     assert not summary.ok
+
+
+def test_unmerged_lora_adapter_is_served_under_its_name(server: VLLMServer, sample_fiches: Path,
+                                                       tmp_path: Path) -> None:
+    inputs = fiches(sample_fiches, tmp_path, 2)
+    greedy = dict(temperature=0.0, concurrency=2)
+    base = run(server, inputs, tmp_path / "base.jsonl", sample_fiches.parent, **greedy)
+    adapted = run(server, inputs, tmp_path / "lora.jsonl", sample_fiches.parent, model="fiche-lora", **greedy)
+    assert base.valid == adapted.valid == 2, adapted.report()
+    base_raw = {record["id"]: record["raw"] for record in lines(tmp_path / "base.jsonl")}
+    assert all(record["raw"] != base_raw[record["id"]] for record in lines(tmp_path / "lora.jsonl"))  # applied
 
 
 def test_wrong_api_key_is_a_clear_error_without_retries(server: VLLMServer, sample_fiches: Path,

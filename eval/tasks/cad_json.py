@@ -1,4 +1,7 @@
-"""Text → CAD JSON task: schema-valid rate (postprocess.cad_json.validate_cad), exact match, structural F1."""
+"""Text → CAD JSON task: schema-valid rate (postprocess.cad_json.validate_cad), exact match, structural F1.
+
+Gold and predictions are read in either CAD JSON form (Text2CAD's layout, the training target, or the operations
+model); validity is the same check the converter applies to the gold, so valid gold scores 100 %."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -54,7 +57,7 @@ def _sections(metrics: dict, items: list[dict], out_dir: Path) -> list[Section]:
     micro = structure["micro"]
     section = Section("Text → CAD JSON").add(
         Table(["metric", "value"], [
-            ["schema-valid rate (CAD schema + unit, order, frame and number checks)",
+            ["schema-valid rate (CAD schema + numbering, order, body, frame, unit and number checks)",
              rate(validity["count"], validity["total"])],
             ["gold records valid against the same checks", rate(metrics["gold_validity"]["count"],
                                                                  metrics["gold_validity"]["total"])],
@@ -64,9 +67,11 @@ def _sections(metrics: dict, items: list[dict], out_dir: Path) -> list[Section]:
             ["structural F1 macro (mean over items)", percent(structure["macro_f1"])],
         ]),
         Paragraph(f"Gold records without a prediction: {metrics['missing_predictions']} (counted invalid, "
-                  "predicting nothing). Structural F1 compares the two JSON trees as multisets of leaf tokens path=value, with "
-                  "list indices dropped, strings and booleans kept, and numbers reduced to their presence: it "
-                  "scores the sequence of operations, curve kinds, frames and units, not the sizes."))
+                  "predicting nothing). Structural F1 compares the two JSON trees as multisets of leaf tokens "
+                  "path=value, with list indices dropped, strings and booleans kept, and numbers and free text "
+                  "(names, shape descriptions) reduced to their presence: it scores the parts, faces, loops and "
+                  "curve kinds (Text2CAD keys such as part_2…loop_1.arc_1), the body operations, frames and units, "
+                  "not the sizes."))
     if structure["per_item"]["n"]:
         plots.histogram({"structural F1": [item["structure"]["f1"] for item in items
                                            if item["structure"]["f1"] is not None]},
