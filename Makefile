@@ -32,7 +32,7 @@ uv:
 # Train + tools: LLaMA-Factory 0.9.5 caps transformers at 5.6.0.
 .venv/.installed: requirements/train.txt pyproject.toml | uv
 	$(UV) venv -q --allow-existing --python 3.11 .venv
-	VIRTUAL_ENV=.venv $(UV) pip install -q -r requirements/train.txt
+	VIRTUAL_ENV=.venv $(UV) pip install -q --compile-bytecode -r requirements/train.txt
 	VIRTUAL_ENV=.venv $(UV) pip install -q --no-deps -e .
 	touch $@
 
@@ -40,7 +40,7 @@ uv:
 # PyPI's 2.13.0. uv (not pip) also avoids a local CPU-only torch wheel that PyPI's torchvision cannot load against.
 .venv-serve/.installed: $(SERVE_REQUIREMENTS) requirements/serve-overrides.txt | uv
 	$(UV) venv -q --allow-existing --python 3.11 .venv-serve
-	VIRTUAL_ENV=.venv-serve $(UV) pip install -q -r $(SERVE_REQUIREMENTS) $(if $(HAS_GPU),,--override requirements/serve-overrides.txt)
+	VIRTUAL_ENV=.venv-serve $(UV) pip install -q --compile-bytecode -r $(SERVE_REQUIREMENTS) $(if $(HAS_GPU),,--override requirements/serve-overrides.txt)
 	touch $@
 
 demo: setup

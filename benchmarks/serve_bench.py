@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from converters.images import DEFAULT_LONG_SIDE  # noqa: E402
-from fiche_vlm.predict import PredictInput, RetryPolicy, chat_messages, predict_file, read_inputs  # noqa: E402
-from fiche_vlm.serve import VLLMServer  # noqa: E402
-from postprocess.schema import load_schema  # noqa: E402
+from converters.images import DEFAULT_LONG_SIDE
+from fiche_vlm.predict import PredictInput, RetryPolicy, chat_messages, predict_file, read_inputs
+from fiche_vlm.serve import VLLMServer
+from postprocess.schema import load_schema
 
 # The string gaps a random byte-level model finds under xgrammar, one schema per way of bounding strings.
-DENY_LIST = '^[^"\\\\\u0001-\u001f]{0,%d}$'
+DENY_LIST = '^[^"\\\\\u0001-\u001f]{{0,{}}}$'
 STRING_LIMITS = {"text": 160, "short": 80}  # the fiche schema's string $defs and their longest length
 
 
@@ -40,11 +40,11 @@ def string_variant(schema: dict, kind: str) -> dict:
         return variant
     for name, limit in STRING_LIMITS.items():
         definition = variant["$defs"][name]
-        assert "{0,%d}" % (limit - 2) in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
+        assert f"{{0,{limit - 2}}}" in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
         if kind == "maxLength":
             definition["maxLength"] = limit
         elif kind == "deny-list":
-            definition["pattern"] = DENY_LIST % limit
+            definition["pattern"] = DENY_LIST.format(limit)
         else:
             raise ValueError(kind)
     return variant
@@ -173,7 +173,7 @@ def main() -> None:
             server.start()
             emit(args, measure="startup", seconds=round(time.monotonic() - started, 1), backend=args.backend)
         base_url = args.base_url or (server.base_url if server else "")
-        common = dict(args=args, workdir=workdir, fiche_schema=fiche_schema)
+        common = {"args": args, "workdir": workdir, "fiche_schema": fiche_schema}
         try:
             if args.hf_only:
                 pass

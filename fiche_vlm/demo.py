@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from fiche_vlm import PROJECT_ROOT
+from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
 
 SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
 DEMO_LONG_SIDE = (224, 224)  # the tiny model's resolution; keep smoke.yaml's image_max_pixels ≥ 224×224
@@ -83,6 +84,7 @@ def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) 
                          f"model_name_or_path={layout.base_model}", f"adapter_name_or_path={layout.adapter}",
                          f"export_dir={layout.merged}"],
                layout.logs / "merge.log")
+    pin_pixel_budget(layout.merged, *recipe_pixel_budget(train_recipe))
 
 
 def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 8300,

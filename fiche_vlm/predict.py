@@ -389,8 +389,8 @@ class PredictSummary:
         return not self.invalid and not self.failed
 
     def report(self) -> str:
-        lines = [f"{self.valid}/{self.total} valid, {len(self.invalid)} invalid, {len(self.failed)} without an answer"
-                 f" ({self.skipped} answered by an earlier run) → {self.output}"]
+        lines = [(f"{self.valid}/{self.total} valid, {len(self.invalid)} invalid, {len(self.failed)} without an answer"
+                  f" ({self.skipped} answered by an earlier run) → {self.output}")]
         lines += [f"  invalid {fiche_id}: {error}" for fiche_id, error in sorted(self.invalid.items())]
         lines += [f"  failed  {fiche_id}: {error}" for fiche_id, error in sorted(self.failed.items())]
         return "\n".join(lines)

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Self
 
 import click
 
@@ -253,7 +254,7 @@ class VLLMServer:
     def api_key(self) -> str | None:
         return os.environ.get(self.options.api_key_env) or None
 
-    def start(self) -> VLLMServer:
+    def start(self) -> Self:
         if self.process is not None and self.process.poll() is None:
             raise ServeError(f"server on port {self.options.port} is already running")
         command = server_command(self.options, self.device)
@@ -328,8 +329,9 @@ class VLLMServer:
         while group_alive(self.process.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def __enter__(self) -> VLLMServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -386,12 +388,12 @@ def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | 
 
     Example: FICHE_API_KEY=secret fiche serve outputs/demo/merged --port 8000
     """
-    options = dict(host=host, dtype=dtype, max_model_len=max_model_len, images_per_prompt=images_per_prompt,
-                   min_pixels=min_pixels, max_pixels=max_pixels, api_key_env=api_key_env,
-                   structured_backend=structured_backend, lora_adapter=lora_adapter, lora_name=lora_name,
-                   max_lora_rank=int(max_lora_rank) if max_lora_rank else None,
-                   tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-                   enforce_eager=enforce_eager)
+    options = {"host": host, "dtype": dtype, "max_model_len": max_model_len, "images_per_prompt": images_per_prompt,
+               "min_pixels": min_pixels, "max_pixels": max_pixels, "api_key_env": api_key_env,
+               "structured_backend": structured_backend, "lora_adapter": lora_adapter, "lora_name": lora_name,
+               "max_lora_rank": int(max_lora_rank) if max_lora_rank else None,
+               "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
+               "enforce_eager": enforce_eager}
     log_path = log_path or PROJECT_ROOT / "outputs" / "logs" / f"serve-{port}.log"
     try:
         server = VLLMServer(model_dir, port=port, served_name=served_name, log_path=log_path,

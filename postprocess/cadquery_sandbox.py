@@ -112,7 +112,9 @@ def run_cadquery(code: str, out_dir: Path, timeout_s: float = 120, memory_mb: in
         log_path = work_dir / "child.log"
         with open(log_path, "wb") as log:
             # preexec_fn only makes system calls (setrlimit, unshare), which is safe even with threads around.
-            limits = _limits(memory_mb, max(1, int(timeout_s)), file_mb, isolate)
+            # The CPU limit is a backstop should this process die: set at the wall-clock limit, it would race the
+            # timeout below for any busy loop and turn a clear "timed out" into a bare SIGXCPU.
+            limits = _limits(memory_mb, 2 * max(1, int(timeout_s)) + 5, file_mb, isolate)
             process = subprocess.Popen(
                 [sys.executable, "-I", str(RUNNER), "generated.py"], cwd=work_dir, env={},
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

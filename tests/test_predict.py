@@ -9,8 +9,8 @@ import base64
 import io
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
@@ -21,8 +21,18 @@ import fiche_vlm.predict as predict_module
 from converters.fiche import user_prompt
 from converters.images import grid_size
 from fiche_vlm.cli import main
-from fiche_vlm.predict import (AuthRejected, InputError, PredictSettings, RetryPolicy, chat_messages,
-                               finished_answers, judge_answer, predict_file, predict_one, read_inputs)
+from fiche_vlm.predict import (
+    AuthRejected,
+    InputError,
+    PredictSettings,
+    RetryPolicy,
+    chat_messages,
+    finished_answers,
+    judge_answer,
+    predict_file,
+    predict_one,
+    read_inputs,
+)
 from postprocess.canonical import canonical_text
 from postprocess.schema import load_schema
 from postprocess.validate import validate_fiche

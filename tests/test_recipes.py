@@ -300,9 +300,11 @@ def test_a100_recipe_sends_no_gradient_through_the_frozen_vit(tiny_model_dir, fi
     assert saved["vit"] == 0 and saved["rest"] > 0, saved
 
 
-def test_merge_recipe_exports_bf16_and_the_processor_keeps_the_base_budget(tiny_model_dir, fiche_dataset, tmp_path):
-    """merge.yaml's header states that LLaMA-Factory 0.9.5 does not write image_max_pixels into the export;
-    when this test fails on that line, the post-export step the README describes is no longer needed."""
+def test_merge_recipe_exports_bf16_and_pin_pixels_restores_the_training_budget(tiny_model_dir, fiche_dataset, tmp_path):
+    """merge.yaml's header states that LLaMA-Factory 0.9.5 does not write image_max_pixels into the export, and
+    that `fiche pin-pixels` does; when the first budget assertion fails, that step is no longer needed."""
+    from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
+
     from llamafactory.train.tuner import export_model, run_exp
 
     adapter = tmp_path / "adapter"
@@ -317,6 +319,11 @@ def test_merge_recipe_exports_bf16_and_the_processor_keeps_the_base_budget(tiny_
     base = json.loads((tiny_model_dir / "processor_config.json").read_text(encoding="utf-8"))
     assert processor["image_processor"]["size"] == base["image_processor"]["size"]
     assert processor["image_processor"]["size"]["longest_edge"] != recipe["image_max_pixels"]
+
+    min_pixels, max_pixels = recipe_pixel_budget(RECIPES / "t4.yaml")
+    pin_pixel_budget(merged, min_pixels, max_pixels)
+    processor = json.loads((merged / "processor_config.json").read_text(encoding="utf-8"))
+    assert processor["image_processor"]["size"] == {"shortest_edge": min_pixels, "longest_edge": max_pixels}
 
 
 # ------------------------------------------------------------------------------------------ benchmark

@@ -18,8 +18,20 @@ import pytest
 from click.testing import CliRunner
 
 from fiche_vlm.cli import main
-from fiche_vlm.serve import (Device, ServeError, ServeOptions, VLLMServer, default_dtype, group_alive, lora_rank,
-                             port_is_free, read_pixel_budget, server_command, server_env, vllm_args)
+from fiche_vlm.serve import (
+    Device,
+    ServeError,
+    ServeOptions,
+    VLLMServer,
+    default_dtype,
+    group_alive,
+    lora_rank,
+    port_is_free,
+    read_pixel_budget,
+    server_command,
+    server_env,
+    vllm_args,
+)
 
 CPU = Device("cpu")
 
@@ -171,9 +183,8 @@ def free_port() -> int:
 def test_early_exit_raises_with_the_log_tail_and_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
     fake_python(tmp_path, 'echo "CUDA out of memory: boom"; exit 3', monkeypatch)
     server = VLLMServer(model_dir(tmp_path), port=free_port(), log_path=tmp_path / "vllm.log")
-    with pytest.raises(ServeError) as raised:
-        with server:
-            pass
+    with pytest.raises(ServeError) as raised, server:
+        pass
     assert "exited with code 3" in str(raised.value) and "boom" in str(raised.value)
     assert not group_alive(server.process.pid)
 
@@ -195,9 +206,8 @@ def test_ctrl_c_while_waiting_stops_the_server(tmp_path: Path, monkeypatch) -> N
         raise KeyboardInterrupt
 
     monkeypatch.setattr(server, "answers", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        with server:
-            pass
+    with pytest.raises(KeyboardInterrupt), server:
+        pass
     assert not group_alive(server.process.pid)
 
 
