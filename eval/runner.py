@@ -135,6 +135,6 @@ def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
     schema = TASK_SCHEMAS[task]
     predict_file(valset, predictions_path, base_url=base_url, model=model, api_key_env=api_key_env,
-                 schema=schema or "none", constrain=schema is not None, concurrency=concurrency,
+                 schema=schema or "text", constrain=schema is not None, concurrency=concurrency,
                  media_dir=media_dir, long_side=long_side or DEFAULT_LONG_SIDE, max_tokens=max_tokens)
     return Path(predictions_path)

