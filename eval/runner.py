@@ -116,8 +116,11 @@ def _training_section(train_log: Path, rows: list[dict], out_dir: Path, metrics:
     return section
 
 
-# What each task asks the endpoint for: the schema that constrains the answer, or free text.
-TASK_SCHEMAS = {"fiche": "fiche", "cad_json": "cad", "cadquery": None, "qa": None}
+# What each task asks the endpoint for: (schema the answer is checked against, whether the server constrains it).
+# The CAD schema names curves by several patternProperties (line_N, arc_N, circle_N), which vLLM refuses for
+# xgrammar (has_xgrammar_unsupported_json_features); its answers are checked after the fact instead.
+TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", False), "cadquery": ("text", False),
+                 "qa": ("text", False)}
 
 
 def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model: str, task: str = "fiche",
@@ -125,16 +128,17 @@ def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model
                    long_side: tuple[int, int] | None = None, max_tokens: int = 1024) -> Path:
     """Query the endpoint for every item of `valset` not yet answered in `predictions_path` (appended, resumed).
 
-    The requests are fiche_vlm.predict's: the same prompts and image resize as training. JSON tasks are
-    constrained by their schema on the server; code and Q&A answers are free text, scored from `raw`.
+    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche answers are
+    constrained by their schema on the server, CAD JSON answers checked against theirs after the fact (see
+    TASK_REQUESTS); code and Q&A answers are free text, scored from `raw`.
     """
     from converters.images import DEFAULT_LONG_SIDE
     from fiche_vlm.predict import predict_file
 
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
-    schema = TASK_SCHEMAS[task]
+    schema, constrain = TASK_REQUESTS[task]
     predict_file(valset, predictions_path, base_url=base_url, model=model, api_key_env=api_key_env,
-                 schema=schema or "text", constrain=schema is not None, concurrency=concurrency,
+                 schema=schema, constrain=constrain, concurrency=concurrency,
                  media_dir=media_dir, long_side=long_side or DEFAULT_LONG_SIDE, max_tokens=max_tokens)
     return Path(predictions_path)

@@ -29,6 +29,7 @@ from fiche_vlm.serve import (
     port_is_free,
     read_pixel_budget,
     server_command,
+    serve_python,
     server_env,
     vllm_args,
 )
@@ -297,3 +298,23 @@ def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatc
     assert process.wait(timeout=60) == 0
     assert "stopped" in rest
     assert port_is_free("127.0.0.1", port)
+
+
+@pytest.mark.server
+def test_vllm_takes_the_fiche_schema_for_xgrammar_but_not_the_cad_schema() -> None:
+    """vLLM's own check (in .venv-serve) of what xgrammar cannot enforce: the fiche schema must pass it, or the
+    constraint is refused; the CAD schema fails it, which is why `fiche eval --task cad_json` does not send it."""
+    from eval.runner import TASK_REQUESTS
+    from postprocess.schema import SCHEMA_DIR
+
+    check = ("import json, sys\n"
+             "from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as bad\n"
+             "print(json.dumps([bad(json.load(open(path))) for path in sys.argv[1:]]))")
+    paths = [str(SCHEMA_DIR / "fiche.schema.json"), str(SCHEMA_DIR / "cad.schema.json")]
+    result = subprocess.run([str(serve_python()), "-c", check, *paths], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    fiche_unsupported, cad_unsupported = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not fiche_unsupported
+    assert cad_unsupported and TASK_REQUESTS["cad_json"] == ("cad", False)
+    assert TASK_REQUESTS["fiche"] == ("fiche", True)
