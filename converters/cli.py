@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, RejectedInput
 
 SHOWN_REJECTS = 20
@@ -18,6 +19,15 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the whole input (write nothing, exit 1) if any line is rejected.")
 _dataset_dir_option = click.option("--dataset-dir", type=_dir, default=Path("dataset_info"), show_default=True,
                                    help="Folder of the dataset_info.json to register in (LLaMA-Factory's dataset_dir).")
+_name_option = click.option("--name", required=True, help="Dataset name to register.")
+_data_root_option = click.option("--data-root", type=_dir, default=None,
+                                 help="Image paths must stay inside it. Default: SRC's folder.")
+_keep_images_option = click.option("--keep-images", is_flag=True,
+                                   help="Point at the original images instead (they must be fitted already).")
+
+
+def _long_side_option(help: str) -> Callable:
+    return click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True, help=help)
 
 
 def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
@@ -49,10 +59,9 @@ def convert() -> None:
 @click.argument("src", type=_in_file)
 @click.option("--out", required=True, type=_out_file, help="sharegpt file to write (.json or .jsonl).")
 @_dataset_dir_option
-@click.option("--name", required=True, help="Dataset name to register.")
-@click.option("--long-side", nargs=2, type=int, default=(640, 768), show_default=True,
-              help="Band (px) for the long side of the fitted views; both sides become multiples of 28.")
-@click.option("--data-root", type=_dir, default=None, help="Image paths must stay inside it. Default: SRC's folder.")
+@_name_option
+@_long_side_option("Band (px) for the long side of the fitted views; both sides become multiples of 28.")
+@_data_root_option
 @_strict_option
 def convert_fiche(src: Path, out: Path, dataset_dir: Path, name: str, long_side: tuple[int, int],
                   data_root: Path | None, strict: bool) -> None:
@@ -66,14 +75,10 @@ def convert_fiche(src: Path, out: Path, dataset_dir: Path, name: str, long_side:
                                           data_root=data_root, strict=strict, show_progress=True))
 
 
-
-
-
 @convert.command("views")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=_out_file, help="Fiche JSONL to write; views go to <out stem>.images/.")
-@click.option("--long-side", nargs=2, type=int, default=(640, 768), show_default=True,
-              help="Band (px) for the long side of the fitted views.")
+@_long_side_option("Band (px) for the long side of the fitted views.")
 @click.option("--ocr/--no-ocr", default=False, show_default=True, help="Fill context_text with the views' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
 @_strict_option
@@ -97,8 +102,7 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
 @click.option("--dpi", default=200, show_default=True, help="Rendering resolution (OCR reads this, views are fitted).")
-@click.option("--long-side", nargs=2, type=int, default=(640, 768), show_default=True,
-              help="Band (px) for the long side of the fitted pages.")
+@_long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
                         long_side: tuple[int, int], strict: bool) -> None:
@@ -120,10 +124,9 @@ def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: 
 @click.option("--name", required=True, help="Datasets <name>_train and <name>_val are registered.")
 @click.option("--val-ratio", default=0.1, show_default=True, help="Share of pages (not lines) sent to val.")
 @click.option("--seed", default="fiche-vlm", show_default=True, help="Salt of the page hash that decides the split.")
-@click.option("--long-side", nargs=2, type=int, default=(640, 768), show_default=True,
-              help="Fit each page image once to this band (28-px grid).")
-@click.option("--keep-images", is_flag=True, help="Point at the original images instead (they must be fitted already).")
-@click.option("--data-root", type=_dir, default=None, help="Image paths must stay inside it. Default: SRC's folder.")
+@_long_side_option("Fit each page image once to this band (28-px grid).")
+@_keep_images_option
+@_data_root_option
 @_strict_option
 def convert_qa_command(src: Path, out: Path, dataset_dir: Path, name: str, val_ratio: float, seed: str,
                        long_side: tuple[int, int], keep_images: bool, data_root: Path | None, strict: bool) -> None:
@@ -142,7 +145,7 @@ def convert_qa_command(src: Path, out: Path, dataset_dir: Path, name: str, val_r
 @click.argument("src", type=_in_file)
 @click.option("--out", required=True, type=_out_file, help="sharegpt file to write.")
 @_dataset_dir_option
-@click.option("--name", required=True, help="Dataset name to register.")
+@_name_option
 @_strict_option
 def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str, strict: bool) -> None:
     """Instruction text + Fusion 360 CAD JSON → sharegpt text-only, target numbers canonicalised (1e-6, no exponent).
@@ -158,11 +161,10 @@ def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str,
 @click.argument("src", type=_in_file)
 @click.option("--out", required=True, type=_out_file, help="sharegpt file to write.")
 @_dataset_dir_option
-@click.option("--name", required=True, help="Dataset name to register.")
-@click.option("--long-side", nargs=2, type=int, default=(640, 768), show_default=True,
-              help="Fit each image once to this band (28-px grid).")
-@click.option("--keep-images", is_flag=True, help="Point at the original images instead (they must be fitted already).")
-@click.option("--data-root", type=_dir, default=None, help="Image paths must stay inside it. Default: SRC's folder.")
+@_name_option
+@_long_side_option("Fit each image once to this band (28-px grid).")
+@_keep_images_option
+@_data_root_option
 @_strict_option
 def convert_cadquery_command(src: Path, out: Path, dataset_dir: Path, name: str, long_side: tuple[int, int],
                              keep_images: bool, data_root: Path | None, strict: bool) -> None:
@@ -195,4 +197,6 @@ def validate(file: Path, data_root: Path | None) -> None:
     click.echo(f"{file}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
     if report.rejects:
         raise SystemExit(1)
+
+
 COMMANDS = [convert, validate]

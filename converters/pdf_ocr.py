@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, Reject, with_progress
 from converters.skeleton import SkeletonWriter, skeleton_line
 
@@ -68,7 +69,7 @@ def find_pdfs(src: Path) -> list[Path]:
 
 def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = False, ocr: bool = True,
                  ocr_lang: str = OCR_LANG, dpi: int = DEFAULT_DPI,
-                 long_side: tuple[int, int] = (640, 768), strict: bool = False,
+                 long_side: tuple[int, int] = DEFAULT_LONG_SIDE, strict: bool = False,
                  show_progress: bool = False) -> ConvertReport:
     """Write the fiche JSONL `out` from a PDF (or a folder of PDFs): one fiche per PDF whose views are its
     pages (or, with `per_page`, one fiche per page or half page), fitted into `<out stem>.images/`;
