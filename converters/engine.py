@@ -74,12 +74,18 @@ def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str,
 
 
 class UniqueIds:
-    """Refuses a record id already seen in this input (the first line keeps it)."""
+    """Refuses a record id already claimed by an earlier good line of this input."""
 
     def __init__(self) -> None:
         self._first_line: dict[str, int] = {}
 
-    def claim(self, record_id: str, line: int) -> None:
-        first = self._first_line.setdefault(record_id, line)
-        if first != line:
+    def check(self, record_id: str) -> None:
+        """Raise if `record_id` is taken; call it before work that a duplicate must not do (writing files)."""
+        first = self._first_line.get(record_id)
+        if first is not None:
             raise RecordError("id", f"duplicate id {record_id!r} (first on line {first})")
+
+    def claim(self, record_id: str, line: int) -> None:
+        """Take `record_id` for `line`, once the line is known to be good."""
+        self.check(record_id)
+        self._first_line[record_id] = line

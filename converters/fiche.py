@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from converters.engine import finish, images_dir_for, judge_lines
+from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
 from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, long_side_band
 from converters.media import open_image
 from converters.report import ConvertReport, RecordError, iter_jsonl, with_progress
@@ -95,12 +95,11 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
     images_dir = images_dir_for(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{images_dir.name}.", dir=_ensure_dir(out.parent)))
     report = ConvertReport(source=src)
-    first_line: dict[str, int] = {}
+    ids = UniqueIds()
 
     def convert_one(record: dict[str, Any], line: int) -> dict[str, Any]:
         fiche_id, instruction, context_text = check_text_fields(record)
-        if fiche_id in first_line:  # a second one would overwrite the first one's fitted views
-            raise RecordError("id", f"duplicate id {fiche_id!r} (first on line {first_line[fiche_id]})")
+        ids.check(fiche_id)  # a second one would overwrite the first one's fitted views
         names = image_list(record)
         output = record.get("output")
         if output is None:
@@ -123,7 +122,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
             file_name = f"{fiche_id}_{index}.png"
             image.save(staging / file_name, format="PNG")
             relative.append(relative_posix(images_dir / file_name, dataset_dir))
-        first_line[fiche_id] = line
+        ids.claim(fiche_id, line)
         return {
             "id": fiche_id,
             "messages": [
@@ -162,12 +161,11 @@ def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> Convert
     root = Path(data_root) if data_root is not None else path.parent
     validator = json_schema_validator(load_schema("fiche"))
     report = ConvertReport(source=path)
-    first_line: dict[str, int] = {}
+    ids = UniqueIds()
 
     def check_one(record: dict[str, Any], line: int) -> dict[str, Any]:
         fiche_id, _, _ = check_text_fields(record)
-        if fiche_id in first_line:
-            raise RecordError("id", f"duplicate id {fiche_id!r} (first on line {first_line[fiche_id]})")
+        ids.check(fiche_id)
         for index, image_name in enumerate(image_list(record)):
             field = f"images[{index}]"
             open_image(resolve_inside(root, image_name, field), image_name, field)
@@ -175,7 +173,7 @@ def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> Convert
             problem = schema_problem(record["output"], validator)
             if problem is not None:
                 raise problem
-        first_line[fiche_id] = line
+        ids.claim(fiche_id, line)
         return record
 
     report.written = len(judge_lines(path, check_one, report))
