@@ -203,31 +203,35 @@ class _LenientParser:
             j += 1
         raise _Truncated(None)
 
+    def next_member(self, j: int, partial: dict | list, closer: str, what: str) -> tuple[bool, int]:
+        """From `j` inside a container holding `partial`: (True, after the closer) when it ends here, else
+        (False, where its next member starts), past the separating comma. A comma before the closer is repaired."""
+        j = self.skip_ws(j)
+        if j < self.end and self.text[j] == closer:
+            return True, j + 1
+        if partial and j < self.end:
+            if self.text[j] != ",":
+                raise _Fail(ErrorKind.SYNTAX, f"expected ',' or '{closer}' after {what}", j)
+            comma = j
+            j = self.skip_ws(j + 1)
+            if j < self.end and self.text[j] == closer:
+                self.note(RepairKind.TRAILING_COMMA, comma)
+                return True, j + 1
+        if j >= self.end:
+            self.note(RepairKind.CLOSED_TRUNCATED, j)
+            raise _Truncated(partial)
+        return False, j
+
     def object(self, i: int, depth: int) -> tuple[dict, int]:
         if depth > MAX_DEPTH:
             raise _Fail(ErrorKind.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", i)
         result: dict[str, Any] = {}
         j = i + 1
-        expect_member = True
         while True:
-            j = self.skip_ws(j)
-            if j >= self.end:
-                self.note(RepairKind.CLOSED_TRUNCATED, j)
-                raise _Truncated(result)
-            char = self.text[j]
-            if char == "}":
-                return result, j + 1
-            if not expect_member:
-                if char != ",":
-                    raise _Fail(ErrorKind.SYNTAX, "expected ',' or '}' after an object member", j)
-                comma = j
-                j = self.skip_ws(j + 1)
-                if j < self.end and self.text[j] == "}":
-                    self.note(RepairKind.TRAILING_COMMA, comma)
-                    return result, j + 1
-                expect_member = True
-                continue
-            if char not in "\"'":
+            closed, j = self.next_member(j, result, "}", "an object member")
+            if closed:
+                return result, j
+            if self.text[j] not in "\"'":
                 raise _Fail(ErrorKind.SYNTAX, "expected a quoted key", j)
             key_pos = j
             try:
@@ -255,32 +259,16 @@ class _LenientParser:
                     result[key] = cut.partial
                     self.note(RepairKind.CLOSED_TRUNCATED, self.end)
                 raise _Truncated(result) from None
-            expect_member = False
 
     def array(self, i: int, depth: int) -> tuple[list, int]:
         if depth > MAX_DEPTH:
             raise _Fail(ErrorKind.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", i)
         result: list[Any] = []
         j = i + 1
-        expect_item = True
         while True:
-            j = self.skip_ws(j)
-            if j >= self.end:
-                self.note(RepairKind.CLOSED_TRUNCATED, j)
-                raise _Truncated(result)
-            char = self.text[j]
-            if char == "]":
-                return result, j + 1
-            if not expect_item:
-                if char != ",":
-                    raise _Fail(ErrorKind.SYNTAX, "expected ',' or ']' after an array item", j)
-                comma = j
-                j = self.skip_ws(j + 1)
-                if j < self.end and self.text[j] == "]":
-                    self.note(RepairKind.TRAILING_COMMA, comma)
-                    return result, j + 1
-                expect_item = True
-                continue
+            closed, j = self.next_member(j, result, "]", "an array item")
+            if closed:
+                return result, j
             item_pos = j
             try:
                 item, j = self.value(j, depth)
@@ -292,7 +280,6 @@ class _LenientParser:
                 self.note(RepairKind.CLOSED_TRUNCATED, self.end)
                 raise _Truncated(result) from None
             result.append(item)
-            expect_item = False
 
 
 def _describe(text: str, raw: list[tuple[RepairKind, int, str]]) -> tuple[Repair, ...]:
