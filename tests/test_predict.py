@@ -251,35 +251,25 @@ def test_5xx_is_retried_until_an_answer_comes(fiches: Path, gold_answers: dict[s
     assert len(fake.chats) == 3 and record["valid"]
 
 
-def test_connection_errors_are_retried_then_reported(fiches: Path) -> None:
+@pytest.mark.parametrize(("error", "reported"), [
+    (httpx.ConnectError("connection refused"), "APIConnectionError: Connection error. after 3 attempt(s)"),
+    (httpx.ReadTimeout("read timed out"), "request timed out after 3 attempt(s)"),
+])
+def test_connection_errors_and_timeouts_are_retried_then_reported(fiches: Path, error: Exception,
+                                                                  reported: str) -> None:
     attempts = []
 
-    def refuse(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx.Request) -> httpx.Response:
         attempts.append(request)
-        raise httpx.ConnectError("connection refused")
+        raise error
 
     from openai import OpenAI
     client = OpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
-                    http_client=httpx.Client(transport=httpx.MockTransport(refuse)))
+                    http_client=httpx.Client(transport=httpx.MockTransport(fail)))
     record = predict_one(client, read_inputs(fiches)[0],
                          PredictSettings(model="fiche", schema=None, long_side=(224, 224), retry=FAST_RETRY))
     assert len(attempts) == 3
-    assert record["finish_reason"] is None and "after 3 attempt(s)" in record["errors"][0]
-
-
-def test_timeouts_are_retried(fiches: Path) -> None:
-    attempts = []
-
-    def slow(request: httpx.Request) -> httpx.Response:
-        attempts.append(request)
-        raise httpx.ReadTimeout("read timed out")
-
-    from openai import OpenAI
-    client = OpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
-                    http_client=httpx.Client(transport=httpx.MockTransport(slow)))
-    record = predict_one(client, read_inputs(fiches)[0],
-                         PredictSettings(model="fiche", schema=None, long_side=(224, 224), retry=FAST_RETRY))
-    assert len(attempts) == 3 and record["errors"][0] == "request timed out after 3 attempt(s)"
+    assert record["finish_reason"] is None and record["errors"] == [reported]
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422, 429])
