@@ -141,22 +141,25 @@ _ANY = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
 
 
 @st.composite
-def damaged_plate(draw) -> dict:
-    """The sample with one value somewhere replaced by random JSON."""
-    document = copy.deepcopy(PLATE)
+def damaged(draw, original: dict, drop_members: bool = False) -> dict:
+    """`original` with one value somewhere replaced by random JSON (or, with `drop_members`, one member dropped)."""
+    document = copy.deepcopy(original)
     node = document
     while isinstance(node, (dict, list)) and node:
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
         key = draw(st.sampled_from(keys))
         if draw(st.booleans()) or not isinstance(node[key], (dict, list)):
-            node[key] = draw(_ANY)
+            if drop_members and isinstance(node, dict) and draw(st.integers(0, 4)) == 0:
+                del node[key]
+            else:
+                node[key] = draw(_ANY)
             break
         node = node[key]
     return document
 
 
 @settings(max_examples=200, deadline=None)
-@given(damaged_plate() | _ANY)
+@given(damaged(PLATE) | _ANY)
 def test_validation_never_crashes_and_canonical_form_is_stable(document):
     errors = validate_cad(document)
     assert isinstance(errors, list) and all(isinstance(error, str) and error.startswith("$") for error in errors)
@@ -288,26 +291,8 @@ def test_cad_check_command_reads_text2cad_files(tmp_path):
     assert written == cad_text(BRACKET) + "\n"
 
 
-@st.composite
-def damaged_bracket(draw) -> dict:
-    """The Text2CAD bracket with one value somewhere replaced by random JSON (or one member dropped)."""
-    document = copy.deepcopy(BRACKET)
-    node = document
-    while isinstance(node, (dict, list)) and node:
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        key = draw(st.sampled_from(keys))
-        if draw(st.booleans()) or not isinstance(node[key], (dict, list)):
-            if isinstance(node, dict) and draw(st.integers(0, 4)) == 0:
-                del node[key]
-            else:
-                node[key] = draw(_ANY)
-            break
-        node = node[key]
-    return document
-
-
 @settings(max_examples=200, deadline=None)
-@given(damaged_bracket())
+@given(damaged(BRACKET, drop_members=True))
 def test_text2cad_validation_never_crashes_and_speaks_the_users_form(document):
     errors = validate_cad(document)
     assert all(error.startswith("$") and "operations" not in error.split(": ")[0] for error in errors)
