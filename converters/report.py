@@ -81,7 +81,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name} (JSON has no NaN or Infinity)")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json.loads(…, kw) builds one per call
+# JSON as the standard has it (no NaN/Infinity); built once: json.loads(…, kw) builds a decoder per call.
+STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | RecordError]]:
@@ -98,7 +99,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | RecordEr
                     RecordError("line", "not valid UTF-8")
                 continue
             try:
-                value = _DECODER.decode(raw)
+                value = STRICT_JSON.decode(raw)
             except json.JSONDecodeError as error:
                 yield number, raw, RecordError("line", f"malformed JSON ({error.msg} at column {error.colno})")
                 continue

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, png_data_url
-from converters.report import RecordError, iter_jsonl
+from converters.report import STRICT_JSON, RecordError, iter_jsonl
 from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, atomic_write_text
 
@@ -154,7 +154,9 @@ class ImageProblem(ValueError):
 
 
 def image_url(path: str, long_side: tuple[int, int], max_pixels: int) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from converters.media import READ_ERRORS
 
     name = Path(path).name
     if not Path(path).is_file():
@@ -171,7 +173,7 @@ def image_url(path: str, long_side: tuple[int, int], max_pixels: int) -> str:
         raise
     except Image.DecompressionBombError as error:
         raise ImageProblem(f"{name} is too large to decode ({error})") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except READ_ERRORS as error:
         raise ImageProblem(f"cannot read {name} as an image ({error})") from error
 
 
@@ -182,7 +184,7 @@ def chat_messages(item: PredictInput, long_side: tuple[int, int], max_pixels: in
             messages.append({"role": role, "content": parts[0][1]})
             continue
         content = []
-        for number, (kind, value) in enumerate(parts):
+        for kind, value in parts:
             if kind == "image":
                 try:
                     content.append({"type": "image_url", "image_url": {"url": image_url(value, long_side, max_pixels)}})
@@ -238,10 +240,6 @@ def load_answer_schema(name: str) -> tuple[dict | None, Check | None]:
     return schema, SchemaValidator(json_schema_validator(schema), None).errors
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def judge_answer(raw: str, finish_reason: str | None, check: Check | None,
                  max_tokens: int, free_text: bool = False) -> tuple[Any, bool, list[str]]:
     """(json or None, valid, errors). Only a complete, parseable, schema-valid answer carries its json;
@@ -253,7 +251,7 @@ def judge_answer(raw: str, finish_reason: str | None, check: Check | None,
     if free_text:
         return None, True, []
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = STRICT_JSON.decode(raw)
     except json.JSONDecodeError as error:
         return None, False, [f"not JSON: {error.msg} at character {error.pos}"]
     except ValueError as error:
