@@ -43,7 +43,8 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere: the proj
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from converters.fiche import FICHE_INSTRUCTION, convert_fiches
-from converters.sharegpt import atomic_write_text, dumps_jsonl
+from converters.sharegpt import dumps_jsonl
+from postprocess.files import atomic_write_text
 from postprocess.canonical import canonical_text
 
 DATASET_NAME = "bench"

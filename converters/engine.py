@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from converters.report import ConvertReport, RecordError, Reject, RejectedInput, iter_jsonl
-from converters.sharegpt import atomic_write_text, dumps_jsonl, register_dataset, write_records
+from converters.sharegpt import dumps_jsonl, register_dataset, write_records
+from postprocess.files import atomic_write_text
 
 ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
 

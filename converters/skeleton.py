@@ -12,7 +12,8 @@ from converters.engine import images_dir_for, rejects_path_for
 from converters.fiche import FICHE_INSTRUCTION
 from converters.images import fit_to_grid, long_side_band
 from converters.report import ConvertReport, RejectedInput
-from converters.sharegpt import atomic_write_text, dumps_jsonl, relative_posix
+from converters.sharegpt import dumps_jsonl, relative_posix
+from postprocess.files import atomic_write_text
 
 
 def skeleton_line(fiche_id: str, images: list[str], context_text: str) -> dict[str, Any]:

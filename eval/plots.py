@@ -1,9 +1,10 @@
 """PNG plots for the report (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from postprocess.files import atomic_path
 
 
 def _pyplot():
@@ -16,9 +17,8 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    os.replace(temporary, path)
+    with atomic_path(path, suffix=".png") as temporary:  # savefig reads the format from the suffix
+        figure.savefig(temporary, dpi=110, bbox_inches="tight")
     return path
 
 

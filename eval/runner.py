@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from converters.sharegpt import atomic_write_text
+from postprocess.files import atomic_write_text
 from eval import plots
 from eval.loading import TASKS, InputError, load_gold, load_predictions, read_trainer_log
 from eval.report import Figure, Paragraph, Report, Section, Table, number, to_html, to_markdown

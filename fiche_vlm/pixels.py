@@ -7,11 +7,11 @@ than training did to any client that does not resize first.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
+
+from postprocess.files import atomic_write_text
 
 # LLaMA-Factory 0.9.5's defaults (hparams/model_args.py), used when a recipe leaves the keys out.
 LLAMAFACTORY_MIN_PIXELS = 32 * 32
@@ -46,10 +46,7 @@ def pin_pixel_budget(model_dir: Path, min_pixels: int, max_pixels: int) -> list[
             continue
         config = json.loads(path.read_text(encoding="utf-8"))
         _set_budget(config["image_processor"] if "image_processor" in config else config, min_pixels, max_pixels)
-        handle, temporary = tempfile.mkstemp(dir=model_dir, prefix=f".{name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(config, indent=2) + "\n")
-        os.replace(temporary, path)
+        atomic_write_text(path, json.dumps(config, indent=2) + "\n")
         changed.append(path)
     if not changed:
         raise FileNotFoundError(f"{model_dir}: no {' or '.join(PROCESSOR_FILES)} to set the pixel budget in")

@@ -25,7 +25,8 @@ import click
 from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, png_data_url
 from converters.report import STRICT_JSON, RecordError, iter_jsonl
 from converters.safety import resolve_inside
-from converters.sharegpt import IMAGE_TOKEN, atomic_write_text
+from converters.sharegpt import IMAGE_TOKEN, dumps_jsonl
+from postprocess.files import atomic_write_text
 
 DEFAULT_API_KEY_ENV = "FICHE_API_KEY"
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan; beyond that a view is refused before it is decoded
@@ -387,7 +388,7 @@ def finished_answers(out: Path) -> dict[str, dict[str, Any]]:
         if isinstance(record, dict) and isinstance(record.get("id"), str) and record.get("finish_reason") is not None:
             kept[record["id"]] = record
     if len(kept) != len(lines):
-        atomic_write_text(out, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in kept.values()))
+        atomic_write_text(out, dumps_jsonl(kept.values()))
     return kept
 
 

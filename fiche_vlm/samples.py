@@ -9,9 +9,7 @@ pixels do not depend on the fonts a machine has installed.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +17,9 @@ from pathlib import Path
 
 import click
 from PIL import Image, ImageDraw, ImageFont
+
+from converters.sharegpt import dumps_jsonl
+from postprocess.files import atomic_path, atomic_write_text
 
 INSTRUCTION = (
     "Tu es ingénieur produit. Analyse ensemble les IMAGES (vues/diagrammes) ET le TEXTE fourni. Rends un JSON "
@@ -653,29 +654,15 @@ def fiche_record(part: Part) -> dict[str, object]:
             "context_text": CONTEXT_TEXT, "instruction": INSTRUCTION, "output": part.gold()}
 
 
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a plain open (not mkstemp, whose files are 0600) so the result gets the user's usual permissions
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_sample(out_dir: Path) -> list[dict[str, object]]:
     """Write OUT_DIR/fiches.jsonl and OUT_DIR/images/*.png; each file is replaced atomically. Returns the records."""
     records = []
     for part in sample_parts():
         for view in part.views:
-            image = render_view(part, view).image
-            _write_atomically(out_dir / image_path(part, view),
-                              lambda path, image=image: image.save(path, format="PNG"))
+            with atomic_path(out_dir / image_path(part, view), suffix=".png") as temporary:
+                render_view(part, view).image.save(temporary, format="PNG")
         records.append(fiche_record(part))
-    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    _write_atomically(out_dir / "fiches.jsonl", lambda path: path.write_text(text, encoding="utf-8"))
+    atomic_write_text(out_dir / "fiches.jsonl", dumps_jsonl(records))
     return records
 
 

@@ -95,7 +95,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
     Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm --out outputs/cad
     """
     from postprocess.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
-    from postprocess.files import safe_file_stem, write_text_atomic
+    from postprocess.files import safe_file_stem, atomic_write_text
 
     problems = checked = 0
     for path in files:
@@ -127,7 +127,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
                 continue
             out_dir.mkdir(parents=True, exist_ok=True)
             stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{number}")
-            write_text_atomic(out_dir / f"{stem}.json", cad_text(written) + "\n")
+            atomic_write_text(out_dir / f"{stem}.json", cad_text(written) + "\n")
     click.echo(f"{checked} document(s) checked, {problems} with problems", err=True)
     sys.exit(1 if problems else 0)
 
@@ -181,7 +181,7 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
     from rich.table import Table
 
     from postprocess.cadquery_sandbox import run_cadquery
-    from postprocess.files import write_text_atomic
+    from postprocess.files import atomic_write_text
 
     table = Table("file", "syntax", "runs", "solid", "volume", "error")
     lines = []
@@ -198,7 +198,7 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
                                      "error": result.error, "seconds": round(result.seconds, 3),
                                      "network": result.network}, ensure_ascii=False))
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "results.jsonl", "\n".join(lines) + "\n")
+    atomic_write_text(out_dir / "results.jsonl", "\n".join(lines) + "\n")
     Console().print(table)
     solids = sum(json.loads(line)["solid"] for line in lines)
     click.echo(f"{len(lines)} file(s): {solids} solid(s) -> {out_dir}")

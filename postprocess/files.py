@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
-import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def safe_file_stem(identifier: Any) -> str:
@@ -15,22 +17,34 @@ def safe_file_stem(identifier: Any) -> str:
     return stem or "unnamed"
 
 
-def _replace_from_temp(path: Path, fill: Any) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A fresh temporary path beside `path` for the block to write: when the block ends normally it replaces
+    `path` (readers see the old file or the new one, never half of one); otherwise it is removed. Writers
+    create it with open(…, "x"), so it gets the user's usual permissions, not mkstemp's 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
     try:
-        with os.fdopen(handle, "wb") as stream:
-            fill(stream)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    _replace_from_temp(Path(path), lambda stream: stream.write(text.encode("utf-8")))
+def _write_synced(temporary: Path, fill: Callable[[BinaryIO], object]) -> None:
+    with open(temporary, "xb") as stream:
+        fill(stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically, flushed to disk before the rename."""
+    with atomic_path(path) as temporary:
+        _write_synced(temporary, lambda stream: stream.write(text.encode("utf-8")))
 
 
 def copy_atomic(source: Path, target: Path) -> None:
-    with open(source, "rb") as origin:
-        _replace_from_temp(Path(target), lambda stream: shutil.copyfileobj(origin, stream))
+    with open(source, "rb") as origin, atomic_path(target) as temporary:
+        _write_synced(temporary, lambda stream: shutil.copyfileobj(origin, stream))

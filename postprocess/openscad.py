@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from postprocess.canonical import plain_number_text
-from postprocess.files import safe_file_stem, write_text_atomic
+from postprocess.files import safe_file_stem, atomic_write_text
 from postprocess.render import RenderResult, render_png, render_stl
 from postprocess.units import MM_PER_UNIT, to_mm
 from postprocess.validate import validate_fiche
@@ -201,13 +201,13 @@ def predictions_to_scad(predictions: Path, out_dir: Path, render: str = "none", 
             stem, suffix = f"{safe_file_stem(identifier)}-{suffix}", suffix + 1
         stems.add(stem)
         scad_path = out_dir / f"{stem}.scad"
-        write_text_atomic(scad_path, text)
+        atomic_write_text(scad_path, text)
         entry.scad = scad_path.name
         entry.renders = _render(scad_path, render, timeout_s) if render != "none" else {}
     index = {"predictions": str(predictions), "render": render, "written": len([e for e in entries if e.scad]),
              "skipped": len([e for e in entries if e.skipped]),
              "entries": [entry.__dict__ for entry in entries]}
-    write_text_atomic(out_dir / "index.json", json.dumps(index, ensure_ascii=False, indent=1) + "\n")
+    atomic_write_text(out_dir / "index.json", json.dumps(index, ensure_ascii=False, indent=1) + "\n")
     return ScadReport(entries)
 
 

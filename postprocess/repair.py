@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from postprocess.extract import extract_json
-from postprocess.files import write_text_atomic
+from postprocess.files import atomic_write_text
 
 
 def reread_answer(record: dict, errors_of: Callable[[Any], list[str]],
@@ -51,8 +51,8 @@ def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], 
             counts["valid" if result["valid"] else "invalid"] += 1
             counts["repaired"] += bool(result["repairs"])
             kept.append(json.dumps(result, ensure_ascii=False))
-    write_text_atomic(Path(out), "".join(line + "\n" for line in kept))
+    atomic_write_text(Path(out), "".join(line + "\n" for line in kept))
     rejects_path = Path(out).with_suffix(".rejects.jsonl")
     if rejects or rejects_path.exists():
-        write_text_atomic(rejects_path, "".join(line + "\n" for line in rejects))
+        atomic_write_text(rejects_path, "".join(line + "\n" for line in rejects))
     return counts
