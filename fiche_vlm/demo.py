@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
+from fiche_vlm.serve import log_tail
 
 SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
 DEMO_LONG_SIDE = (224, 224)  # the tiny model's resolution; keep smoke.yaml's image_max_pixels ≥ 224×224
@@ -95,8 +96,7 @@ def run_logged(step: str, command: list[str], log: Path, trainer_log: Path | Non
                                 description=f"loss {state['loss']:.3f}" if "loss" in state else "")
         status = process.returncode
     if status != 0:
-        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:])
-        raise StepFailed(f"{step} failed (exit {status}); log: {log}\n{tail}")
+        raise StepFailed(f"{step} failed (exit {status}); log: {log}\n{log_tail(log, 30)}")
 
 
 def venv_tool(name: str) -> str:

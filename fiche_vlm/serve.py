@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -405,7 +406,7 @@ def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | 
             if "VLLM_API_KEY" in env:
                 shown["VLLM_API_KEY"] = f"${api_key_env}"
             prefix = " ".join(f"{name}={value}" for name, value in shown.items())
-            click.echo(f"{prefix} {' '.join(map(_shell_quote, server_command(server.options, server.device)))}".strip())
+            click.echo(f"{prefix} {' '.join(map(shlex.quote, server_command(server.options, server.device)))}".strip())
             return
         if server.api_key is None:
             click.echo(f"warning: ${api_key_env} is unset: the server accepts requests without an API key", err=True)
@@ -439,8 +440,9 @@ class LogFollower(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.path.exists() and not self.done.wait(0.2):
-            pass
+        while not self.path.exists():
+            if self.done.wait(0.2):
+                return  # stopped before the server wrote anything
         with self.path.open(encoding="utf-8", errors="replace") as log:
             while True:
                 chunk = log.read()
@@ -455,12 +457,6 @@ class LogFollower(threading.Thread):
         self.done.set()
         if self.is_alive():
             self.join(timeout=5)
-
-
-def _shell_quote(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
 
 
 COMMANDS = [serve]

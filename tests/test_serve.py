@@ -11,6 +11,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -318,3 +319,14 @@ def test_vllm_takes_the_fiche_schema_for_xgrammar_but_not_the_cad_schema() -> No
     assert not fiche_unsupported
     assert cad_unsupported and TASK_REQUESTS["cad_json"] == ("cad", False)
     assert TASK_REQUESTS["fiche"] == ("fiche", True)
+
+
+def test_log_follower_stopped_before_any_log_ends_quietly(tmp_path: Path, monkeypatch) -> None:
+    from fiche_vlm.serve import LogFollower
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    follower = LogFollower(tmp_path / "never-written.log")
+    follower.start()
+    follower.stop()
+    assert not follower.is_alive() and errors == []
