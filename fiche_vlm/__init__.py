@@ -2,3 +2,4 @@
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"  # the embedded sample, the default everywhere

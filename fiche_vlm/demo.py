@@ -17,11 +17,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fiche_vlm import PROJECT_ROOT
+from fiche_vlm import PROJECT_ROOT, SAMPLE_FICHES
 from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
 from fiche_vlm.serve import log_tail
 
-SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
 DEMO_LONG_SIDE = (224, 224)  # the tiny model's resolution; keep smoke.yaml's image_max_pixels ≥ 224×224
 console = Console(stderr=True)
 

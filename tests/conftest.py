@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fiche_vlm import PROJECT_ROOT
-
-SAMPLE_FICHES = PROJECT_ROOT / "data" / "fiches.jsonl"
+from fiche_vlm import PROJECT_ROOT, SAMPLE_FICHES
 
 
 @pytest.fixture(scope="session")

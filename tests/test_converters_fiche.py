@@ -11,15 +11,14 @@ from PIL import Image
 from converters.cli import convert, validate
 from converters.fiche import convert_fiches, user_prompt
 from converters.images import fit_to_grid
-from fiche_vlm import PROJECT_ROOT
+from fiche_vlm import SAMPLE_FICHES
 from fiche_vlm.cli import main
 from postprocess.canonical import canonical_text
 
-SAMPLE = PROJECT_ROOT / "data" / "fiches.jsonl"
 
 
 def sample_lines() -> list[dict]:
-    return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in SAMPLE_FICHES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_user_prompt_is_instruction_blank_line_context() -> None:
@@ -30,7 +29,7 @@ def test_user_prompt_is_instruction_blank_line_context() -> None:
 
 def test_sample_converts_to_training_records(tmp_path: Path) -> None:
     dataset_dir = tmp_path / "ds"
-    report = convert_fiches(SAMPLE, dataset_dir / "fiches.json", dataset_dir=dataset_dir, name="fiches",
+    report = convert_fiches(SAMPLE_FICHES, dataset_dir / "fiches.json", dataset_dir=dataset_dir, name="fiches",
                             long_side=(224, 224), strict=True)
     fiches = sample_lines()
     assert (report.read, report.written, report.rejected) == (len(fiches), len(fiches), 0)
@@ -43,7 +42,7 @@ def test_sample_converts_to_training_records(tmp_path: Path) -> None:
         assert assistant == {"role": "assistant", "content": canonical_text(fiche["output"])}
         assert len(record["images"]) == len(fiche["images"])
         for source, fitted in zip(fiche["images"], record["images"], strict=True):
-            with Image.open(dataset_dir / fitted) as saved, Image.open(SAMPLE.parent / source) as original:
+            with Image.open(dataset_dir / fitted) as saved, Image.open(SAMPLE_FICHES.parent / source) as original:
                 assert max(saved.size) == 224 and saved.size[0] % 28 == 0 and saved.size[1] % 28 == 0
                 # the very pixels the client will send (same function), so training and serving agree
                 assert list(saved.convert("RGB").getdata()) == list(fit_to_grid(original, (224, 224)).getdata())
@@ -55,7 +54,7 @@ def test_training_json_keys_follow_the_schema_order(tmp_path: Path) -> None:
     from postprocess.schema import load_schema
 
     schema = load_schema("fiche")
-    convert_fiches(SAMPLE, tmp_path / "fiches.json", dataset_dir=tmp_path, name="fiches", long_side=(224, 224),
+    convert_fiches(SAMPLE_FICHES, tmp_path / "fiches.json", dataset_dir=tmp_path, name="fiches", long_side=(224, 224),
                    strict=True)
     for record in json.loads((tmp_path / "fiches.json").read_text(encoding="utf-8")):
         pairs = json.loads(record["messages"][1]["content"], object_pairs_hook=list)
@@ -73,7 +72,7 @@ def test_registration_keeps_other_entries_and_uses_relative_paths(tmp_path: Path
     other = {"file_name": "other.json", "formatting": "alpaca"}
     (dataset_dir / "dataset_info.json").write_text(json.dumps({"other": other}))
     out = tmp_path / "elsewhere" / "fiches.json"  # output outside dataset_dir
-    convert_fiches(SAMPLE, out, dataset_dir=dataset_dir, name="fiches", long_side=(224, 224))
+    convert_fiches(SAMPLE_FICHES, out, dataset_dir=dataset_dir, name="fiches", long_side=(224, 224))
     registry = json.loads((dataset_dir / "dataset_info.json").read_text())
     assert registry["other"] == other
     entry = registry["fiches"]
@@ -89,7 +88,7 @@ def test_registration_keeps_other_entries_and_uses_relative_paths(tmp_path: Path
 def test_reconversion_replaces_images_and_leaves_no_temp_files(tmp_path: Path) -> None:
     dataset_dir = tmp_path / "ds"
     for band in ((224, 224), (280, 336)):
-        convert_fiches(SAMPLE, dataset_dir / "fiches.json", dataset_dir=dataset_dir, name="fiches", long_side=band)
+        convert_fiches(SAMPLE_FICHES, dataset_dir / "fiches.json", dataset_dir=dataset_dir, name="fiches", long_side=band)
     sizes = {Image.open(path).size for path in (dataset_dir / "fiches.images").iterdir()}
     assert all(280 <= max(size) <= 336 for size in sizes)
     assert sorted(path.name for path in dataset_dir.iterdir()) == [
@@ -97,8 +96,8 @@ def test_reconversion_replaces_images_and_leaves_no_temp_files(tmp_path: Path) -
 
 
 def test_good_lines_convert_and_bad_lines_are_counted(tmp_path: Path) -> None:
-    shutil.copytree(SAMPLE.parent / "images", tmp_path / "images")
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    shutil.copytree(SAMPLE_FICHES.parent / "images", tmp_path / "images")
+    lines = SAMPLE_FICHES.read_text(encoding="utf-8").splitlines()
     broken = json.loads(lines[1])
     broken["images"][0] = "images/missing.png"
     src = tmp_path / "mixed.jsonl"
@@ -113,15 +112,15 @@ def test_good_lines_convert_and_bad_lines_are_counted(tmp_path: Path) -> None:
 
 def test_cli_convert_fiche_default_and_strict(tmp_path: Path) -> None:
     runner = CliRunner()
-    args = ["fiche", str(SAMPLE), "--out", str(tmp_path / "ds" / "f.json"), "--dataset-dir", str(tmp_path / "ds"),
+    args = ["fiche", str(SAMPLE_FICHES), "--out", str(tmp_path / "ds" / "f.json"), "--dataset-dir", str(tmp_path / "ds"),
             "--name", "fiches", "--long-side", "224", "224", "--strict"]
     result = runner.invoke(main, ["convert", *args])
     assert result.exit_code == 0, result.output
     assert "read 8 lines = written 8 + rejected 0" in result.stdout
 
     src = tmp_path / "one_bad.jsonl"
-    src.write_text(SAMPLE.read_text(encoding="utf-8") + "{broken\n", encoding="utf-8")
-    shutil.copytree(SAMPLE.parent / "images", tmp_path / "images")
+    src.write_text(SAMPLE_FICHES.read_text(encoding="utf-8") + "{broken\n", encoding="utf-8")
+    shutil.copytree(SAMPLE_FICHES.parent / "images", tmp_path / "images")
     lenient = runner.invoke(convert, ["fiche", str(src), "--out", str(tmp_path / "l" / "f.json"),
                                       "--dataset-dir", str(tmp_path / "l"), "--name", "f", "--long-side", "224", "224"])
     assert lenient.exit_code == 0
@@ -135,13 +134,13 @@ def test_cli_convert_fiche_default_and_strict(tmp_path: Path) -> None:
 
 
 def test_cli_validate_accepts_the_sample() -> None:
-    result = CliRunner().invoke(validate, [str(SAMPLE)])
+    result = CliRunner().invoke(validate, [str(SAMPLE_FICHES)])
     assert result.exit_code == 0, result.output
     assert "8 lines, 8 valid, 0 with problems" in result.output
 
 
 def test_cli_refuses_a_band_holding_no_multiple_of_28(tmp_path: Path) -> None:
-    result = CliRunner().invoke(convert, ["fiche", str(SAMPLE), "--out", str(tmp_path / "f.json"),
+    result = CliRunner().invoke(convert, ["fiche", str(SAMPLE_FICHES), "--out", str(tmp_path / "f.json"),
                                           "--dataset-dir", str(tmp_path), "--name", "f", "--long-side", "100", "110"])
     assert result.exit_code == 1
     assert "no multiple of 28 px lies in the long-side band 100–110" in result.output
