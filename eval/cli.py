@@ -5,7 +5,9 @@ from pathlib import Path
 
 import click
 
+from converters.images import DEFAULT_LONG_SIDE
 from eval.loading import TASKS
+from fiche_vlm import DEFAULT_API_KEY_ENV
 
 _TASK = click.option("--task", type=click.Choice(TASKS), default="fiche", show_default=True,
                      help="What the predictions answer: fiches, text→CAD JSON, image→CadQuery, or manual Q&A.")
@@ -87,7 +89,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @click.option("--model", required=True, help="Served model name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for predictions.jsonl (appended, resumed) and the report.")
-@click.option("--api-key-env", default="FICHE_API_KEY", show_default=True,
+@click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
               help="Environment variable holding the endpoint's API key.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="Requests in flight.")
 @_TASK
@@ -95,12 +97,12 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder the valset's image paths are relative to (a sharegpt file's dataset_dir). "
                    "Default: the valset's folder.")
-@click.option("--long-side", nargs=2, type=int, metavar="LO HI",
-              help="Long-side band of the image resize, as used for training (e.g. 224 224). Default: 640 768.")
+@click.option("--long-side", nargs=2, type=int, metavar="LO HI", default=DEFAULT_LONG_SIDE, show_default=True,
+              help="Long-side band of the image resize, as used for training (e.g. 224 224).")
 @click.option("--max-tokens", default=1024, show_default=True, type=click.IntRange(min=1),
               help="Answer length cap; a cut answer is an error, not a result.")
 def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env: str, concurrency: int, task: str,
-                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int] | None,
+                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int],
                  max_tokens: int) -> None:
     """Query an endpoint on VALSET (any converter's output, or a fiche JSONL), then score and report.
 
@@ -116,7 +118,7 @@ def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env
     try:
         predictions = predict_valset(valset, out / "predictions.jsonl", base_url=base_url, model=model, task=task,
                                      api_key_env=api_key_env, concurrency=concurrency, media_dir=media_dir,
-                                     long_side=long_side or None, max_tokens=max_tokens)
+                                     long_side=long_side, max_tokens=max_tokens)
     except (PredictInputError, AuthRejected, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
     _run_score(predictions, valset, out, task, train_log)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-IMAGE_TOKEN = "<image>"
+from converters.sharegpt import IMAGE_TOKEN
+
 TASKS = ("fiche", "cad_json", "cadquery", "qa")
 
 

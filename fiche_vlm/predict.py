@@ -26,9 +26,9 @@ from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, png_data_url
 from converters.report import STRICT_JSON, RecordError, iter_jsonl
 from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, dumps_jsonl
+from fiche_vlm import DEFAULT_API_KEY_ENV
 from postprocess.files import atomic_write_text
 
-DEFAULT_API_KEY_ENV = "FICHE_API_KEY"
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan; beyond that a view is refused before it is decoded
 
 

@@ -24,12 +24,11 @@ from typing import Self
 
 import click
 
-from fiche_vlm import PROJECT_ROOT
+from fiche_vlm import DEFAULT_API_KEY_ENV, PROJECT_ROOT
 
 # vLLM accepts only these LoRA ranks for --max-lora-rank (vllm.config.lora.MaxLoRARanks).
 ALLOWED_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 DEFAULT_MAX_MODEL_LEN = 8192
-DEFAULT_API_KEY_ENV = "FICHE_API_KEY"
 
 
 class ServeError(RuntimeError):
