@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eval.metrics.cad_json import structural_counts, structure_tokens
 from eval.metrics.counts import PRCounts, multiset_counts
 from eval.metrics.fiche import exact_match, fiche_errors, slot_counts, slot_f1
-from eval.metrics.geometry import Envelope, axis_errors_mm, box_iou_closed_form, envelope_iou, envelope_of
+from eval.metrics.geometry import Envelope, axis_errors_mm, envelope_iou, envelope_of
 from eval.metrics.mesh import MeshError, aligned_iou, naive_iou, to_manifold
 from eval.metrics.qa import Quantity, extract_quantities, gold_keywords, keyword_presence, numeric_exact_match
 from eval.metrics.text import normalise
@@ -110,6 +110,13 @@ def test_envelope_iou_known_values():
 
 
 side = st.floats(min_value=0.5, max_value=500, allow_nan=False)
+
+
+def box_iou_closed_form(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """The oracle: IoU of two origin-anchored boxes from their sides (the smaller sides' product over the union)."""
+    inter = min(a[0], b[0]) * min(a[1], b[1]) * min(a[2], b[2])
+    union = a[0] * a[1] * a[2] + b[0] * b[1] * b[2] - inter
+    return inter / union
 
 
 @settings(max_examples=60, deadline=None)

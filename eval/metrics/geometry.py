@@ -61,9 +61,3 @@ def envelope_iou(predicted: Envelope, gold: Envelope) -> float:
         raise ValueError("both envelopes have zero volume: IoU undefined")
     return (a ^ b).volume() / union
 
-
-def box_iou_closed_form(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
-    """IoU of two origin-anchored boxes from their sides: the product of the smaller sides over the union."""
-    inter = min(a[0], b[0]) * min(a[1], b[1]) * min(a[2], b[2])
-    union = a[0] * a[1] * a[2] + b[0] * b[1] * b[2] - inter
-    return inter / union
