@@ -205,16 +205,6 @@ Check = Callable[[Any], list[str]]  # an answer's schema errors, each starting w
 FREE_TEXT = "text"  # --schema text: Q&A answers, CadQuery code; only finish_reason decides validity
 
 
-def _named_check(name: str) -> Check:
-    if name == "cad":  # the text -> CAD JSON task: also operation order, references, frames and units
-        from postprocess.cad_json import validate_cad
-
-        return validate_cad
-    from postprocess.validate import schema_validator
-
-    return schema_validator(name).errors
-
-
 def load_answer_schema(name: str) -> tuple[dict | None, Check | None]:
     """(schema, check) for `fiche` (or another name under postprocess/schema), `none` (any JSON), `text`
     (free text: no schema, no check) or a JSON Schema file."""
@@ -222,12 +212,12 @@ def load_answer_schema(name: str) -> tuple[dict | None, Check | None]:
     from jsonschema.exceptions import SchemaError
 
     from postprocess.schema import SCHEMA_DIR, load_schema
-    from postprocess.validate import SchemaValidator, json_schema_validator
+    from postprocess.validate import SchemaValidator, json_schema_validator, schema_check
 
     if name in ("none", FREE_TEXT):
         return None, None
     if (SCHEMA_DIR / f"{name}.schema.json").is_file():
-        return load_schema(name), _named_check(name)
+        return load_schema(name), schema_check(name)
     path = Path(name)
     if not path.is_file():
         raise InputError(f"--schema {name!r}: neither a known schema nor a file")

@@ -7,19 +7,17 @@ from pathlib import Path
 
 import click
 
+from postprocess.render import RENDER_CHOICES
+
 SCHEMAS = ("fiche", "cad", "none")
 
 
 def _errors_for(obj: object, schema: str) -> list[str]:
-    if schema == "fiche":
-        from postprocess.validate import validate_fiche
+    if schema == "none":
+        return []
+    from postprocess.validate import schema_check
 
-        return validate_fiche(obj)
-    if schema == "cad":
-        from postprocess.cad_json import validate_cad
-
-        return validate_cad(obj)
-    return []
+    return schema_check(schema)(obj)
 
 
 def _canonical(obj: dict, schema: str) -> str:
@@ -95,7 +93,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
     Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm --out outputs/cad
     """
     from postprocess.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
-    from postprocess.files import safe_file_stem, atomic_write_text
+    from postprocess.files import atomic_write_text, safe_file_stem
 
     problems = checked = 0
     for path in files:
@@ -135,7 +133,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
 @click.command("scad")
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--render", type=click.Choice(("none", "stl", "png", "both")), default="stl", show_default=True,
+@click.option("--render", type=click.Choice(RENDER_CHOICES), default="stl", show_default=True,
               help="Render each .scad with the openscad command-line tool (PNG under xvfb-run when headless).")
 @click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds per openscad run.")
 def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> None:
@@ -180,11 +178,12 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
     from rich.console import Console
     from rich.table import Table
 
+    from converters.sharegpt import dumps_jsonl
     from postprocess.cadquery_sandbox import run_cadquery
     from postprocess.files import atomic_write_text
 
     table = Table("file", "syntax", "runs", "solid", "volume", "error")
-    lines = []
+    records = []
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:
         for path in code_files:
             status.update(f"running {path}")
@@ -192,17 +191,15 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
             flags = ("yes" if flag else "no" for flag in (result.syntax_ok, result.ran, result.solid))
             table.add_row(str(path), *flags,
                           "" if result.volume is None else f"{result.volume:.6g}", result.error or "")
-            lines.append(json.dumps({"file": str(path), "syntax_ok": result.syntax_ok, "ran": result.ran,
-                                     "solid": result.solid, "stl": result.path and str(result.path),
-                                     "step": result.step_path and str(result.step_path), "volume": result.volume,
-                                     "error": result.error, "seconds": round(result.seconds, 3),
-                                     "network": result.network}, ensure_ascii=False))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "results.jsonl", "\n".join(lines) + "\n")
+            records.append({"file": str(path), "syntax_ok": result.syntax_ok, "ran": result.ran,
+                            "solid": result.solid, "stl": result.path and str(result.path),
+                            "step": result.step_path and str(result.step_path), "volume": result.volume,
+                            "error": result.error, "seconds": round(result.seconds, 3), "network": result.network})
+    atomic_write_text(out_dir / "results.jsonl", dumps_jsonl(records))
     Console().print(table)
-    solids = sum(json.loads(line)["solid"] for line in lines)
-    click.echo(f"{len(lines)} file(s): {solids} solid(s) -> {out_dir}")
-    sys.exit(0 if solids == len(lines) else 1)
+    solids = sum(record["solid"] for record in records)
+    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out_dir}")
+    sys.exit(0 if solids == len(records) else 1)
 
 
 COMMANDS = [extract, repair, cad_check, scad, cadquery_run]

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from postprocess.canonical import plain_number_text
-from postprocess.files import safe_file_stem, atomic_write_text
-from postprocess.render import RenderResult, render_png, render_stl
+from postprocess.files import atomic_write_text, safe_file_stem
+from postprocess.render import RENDER_CHOICES, RenderResult, render_png, render_stl
 from postprocess.units import MM_PER_UNIT, to_mm
 from postprocess.validate import validate_fiche
 
@@ -27,7 +27,6 @@ COMMENT_LIMIT = 160
 MAX_SIDE_MM = 1e8  # the fiche schema's largest size, 100000 m
 LIST_FIELDS = (("components", "Part list (components)"), ("interfaces", "Interfaces"),
                ("materials_guess", "Materials (guess)"), ("manufacturing", "Manufacturing"))
-RENDER_CHOICES = ("none", "stl", "png", "both")
 
 
 class ScadError(ValueError):

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+RENDER_CHOICES = ("none", "stl", "png", "both")  # what `fiche scad --render` may produce
+
 OPENSCAD_HINT = "openscad not found on PATH (Debian/Ubuntu: apt-get install openscad)"
 
 

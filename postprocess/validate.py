@@ -200,6 +200,16 @@ def schema_validator(name: str = "fiche") -> SchemaValidator:
     return SchemaValidator(json_schema_validator(inlined), fast, shell, parts)
 
 
+def schema_check(name: str) -> Callable[[Any], list[str]]:
+    """The errors function for answers under `postprocess/schema/<name>.schema.json`. For `cad` it is
+    `validate_cad`, which also checks what the schema cannot: operation order, references, frames and units."""
+    if name == "cad":
+        from postprocess.cad_json import validate_cad  # cad_json builds on this module
+
+        return validate_cad
+    return schema_validator(name).errors
+
+
 def validate_fiche(obj: Any) -> list[str]:
     """Errors of a fiche object against the fiche schema, each starting with its JSON path; [] = valid."""
     return schema_validator("fiche").errors(obj)
