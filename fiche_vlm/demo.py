@@ -124,7 +124,7 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
     from fiche_vlm.predict import predict_file
     from fiche_vlm.serve import VLLMServer
     from fiche_vlm.tiny_model import ensure_tiny_model
-    from postprocess.openscad import write_scad_files
+    from postprocess.openscad import predictions_to_scad
 
     started = time.monotonic()
 
@@ -148,7 +148,7 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
                      long_side=DEMO_LONG_SIDE)
 
     console.rule("6/7 OpenSCAD")
-    write_scad_files(layout.predictions, layout.scad_dir)
+    predictions_to_scad(layout.predictions, layout.scad_dir, render="stl")  # every written file proven to render
 
     console.rule("7/7 score")
     metrics = score(layout.predictions, fiches, layout.out, task="fiche",

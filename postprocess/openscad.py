@@ -209,7 +209,3 @@ def predictions_to_scad(predictions: Path, out_dir: Path, render: str = "none", 
     atomic_write_text(out_dir / "index.json", json.dumps(index, ensure_ascii=False, indent=1) + "\n")
     return ScadReport(entries)
 
-
-def write_scad_files(predictions: Path, out_dir: Path, render: str = "stl", timeout_s: float = 120) -> ScadReport:
-    """The demo's step 6: `predictions_to_scad` with STL rendering, so every written file is proven to render."""
-    return predictions_to_scad(predictions, out_dir, render, timeout_s)
