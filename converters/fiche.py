@@ -6,8 +6,6 @@ which reads the fiche JSONL itself.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from converters.report import ConvertReport, RecordError, iter_jsonl, with_progr
 from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, relative_posix
 from postprocess.canonical import canonical_text
+from postprocess.files import StagedDir
 from postprocess.schema import load_schema
 from postprocess.validate import json_schema_validator
 
@@ -93,7 +92,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
     root = Path(data_root) if data_root is not None else src.parent
     validator = json_schema_validator(load_schema("fiche"))
     images_dir = images_dir_for(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{images_dir.name}.", dir=_ensure_dir(out.parent)))
+    staged = StagedDir(images_dir, create_now=True)  # a run with no good fiche still empties the old views
     report = ConvertReport(source=src)
     ids = UniqueIds()
 
@@ -120,7 +119,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
         relative = []
         for index, image in enumerate(fitted):
             file_name = f"{fiche_id}_{index}.png"
-            image.save(staging / file_name, format="PNG")
+            image.save(staged.path / file_name, format="PNG")
             relative.append(relative_posix(images_dir / file_name, dataset_dir))
         ids.claim(fiche_id, line)
         return {
@@ -137,20 +136,10 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
         if show_progress:
             lines = with_progress(list(iter_jsonl(src)), f"fitting views of {src.name}")
         good = judge_lines(src, convert_one, report, lines)
-
-        def publish_images() -> None:
-            shutil.rmtree(images_dir, ignore_errors=True)
-            staging.rename(images_dir)
-
         return finish(report, {name: (out, [item.record for item in good])}, out=out, dataset_dir=dataset_dir,
-                      images=True, strict=strict, before_write=publish_images)
+                      images=True, strict=strict, before_write=staged.publish)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        staged.discard()
 
 
 def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> ConvertReport:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-from pathlib import Path
 
 from PIL import Image
 
@@ -42,12 +41,6 @@ def fit_to_grid(image: Image.Image, long_side: tuple[int, int] = DEFAULT_LONG_SI
     image = image.convert("RGB")
     size = grid_size(*image.size, long_side=long_side)
     return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
-
-
-def load_fitted(path: str | Path, long_side: tuple[int, int] = DEFAULT_LONG_SIDE) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return fit_to_grid(image, long_side)
 
 
 def png_data_url(image: Image.Image) -> str:

@@ -1,8 +1,6 @@
 """Images named by input records: resolved inside the data root, checked once each, optionally fitted once."""
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -11,6 +9,7 @@ from converters.images import fit_to_grid, long_side_band
 from converters.report import RecordError
 from converters.safety import resolve_inside
 from converters.sharegpt import relative_posix
+from postprocess.files import StagedDir
 
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
@@ -56,7 +55,7 @@ class ImageStore:
         self.dataset_dir = dataset_dir.resolve()
         self._known: dict[str, str | RecordError] = {}
         self._targets: dict[Path, Path] = {}  # fitted file (relative to images_dir) → its source
-        self._staging: Path | None = None
+        self._staged = StagedDir(images_dir)
 
     def reference(self, name: object, field: str) -> str:
         key = name if isinstance(name, str) else repr(name)
@@ -83,7 +82,7 @@ class ImageStore:
         except ValueError as error:
             raise RecordError(field, f"{name!r}: {error}") from error
         target = self._target_for(path)
-        staged = self._staging_dir() / target
+        staged = self._staged.path / target
         staged.parent.mkdir(parents=True, exist_ok=True)
         fitted.save(staged, format="PNG")
         return relative_posix(self.images_dir / target, self.dataset_dir)
@@ -96,20 +95,9 @@ class ImageStore:
             self._targets[target] = source
         return target
 
-    def _staging_dir(self) -> Path:
-        if self._staging is None:
-            self.images_dir.parent.mkdir(parents=True, exist_ok=True)
-            self._staging = Path(tempfile.mkdtemp(prefix=f".{self.images_dir.name}.", dir=self.images_dir.parent))
-        return self._staging
-
     def publish(self) -> None:
         """Replace `images_dir` by the fitted images (nothing to do when images are referenced in place)."""
-        if self._staging is not None:
-            shutil.rmtree(self.images_dir, ignore_errors=True)
-            self._staging.rename(self.images_dir)
-            self._staging = None
+        self._staged.publish()
 
     def discard(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        self._staged.discard()

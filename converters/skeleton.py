@@ -1,8 +1,6 @@
 """Writing fiche JSONL skeletons (fitted views, OCR context, the fixed instruction, `output: null`)."""
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ from converters.fiche import FICHE_INSTRUCTION
 from converters.images import fit_to_grid, long_side_band
 from converters.report import ConvertReport, RejectedInput
 from converters.sharegpt import dumps_jsonl, relative_posix
-from postprocess.files import atomic_write_text
+from postprocess.files import StagedDir, atomic_write_text
 
 
 def skeleton_line(fiche_id: str, images: list[str], context_text: str) -> dict[str, Any]:
@@ -28,20 +26,18 @@ class SkeletonWriter:
         long_side_band(*long_side)  # an empty band is the caller's error, not every file's
         self.out, self.long_side = out, long_side
         self.images_dir = images_dir_for(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.images_dir.name}.", dir=out.parent))
+        self.staged = StagedDir(self.images_dir, create_now=True)  # a run with no views still empties the folder
 
     def save_view(self, image: Image.Image, file_name: str) -> str:
         """Fit `image` to the grid, stage it as `file_name`; its path as the fiche JSONL will name it."""
-        fit_to_grid(image, self.long_side).save(self.staging / file_name, format="PNG")
+        fit_to_grid(image, self.long_side).save(self.staged.path / file_name, format="PNG")
         return relative_posix(self.images_dir / file_name, self.out.parent)
 
     def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:
         report.check_counts()
         if strict and report.rejects:
             raise RejectedInput(report)
-        shutil.rmtree(self.images_dir, ignore_errors=True)
-        self.staging.rename(self.images_dir)
+        self.staged.publish()
         atomic_write_text(self.out, dumps_jsonl(lines))
         report.outputs["fiches"] = self.out
         report.counts["fiches"] = len(lines)
@@ -50,4 +46,4 @@ class SkeletonWriter:
         return report
 
     def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staged.discard()

@@ -5,6 +5,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,38 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically, flushed to disk before the rename."""
     with atomic_path(path) as temporary:
         _write_synced(temporary, lambda stream: stream.write(text.encode("utf-8")))
+
+
+class StagedDir:
+    """A folder built under a temporary name beside `target` and swapped in by `publish()`, so a failed run
+    never leaves half a folder; `discard()` removes what was not published. The temporary folder is made on
+    first use of `path`, or at once with `create_now` (then `publish()` replaces `target` even when empty)."""
+
+    def __init__(self, target: Path, *, create_now: bool = False) -> None:
+        self.target = Path(target)
+        self._path: Path | None = None
+        if create_now:
+            self._make()
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else self._make()
+
+    def _make(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
+        return self._path
+
+    def publish(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self.target, ignore_errors=True)
+            self._path.rename(self.target)
+            self._path = None
+
+    def discard(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path = None
 
 
 def copy_atomic(source: Path, target: Path) -> None:
