@@ -80,7 +80,7 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
     writer = SkeletonWriter(out, long_side)
     try:
         lines = []
-        for pdf in (with_progress(pdfs, "rendering PDF pages") if show_progress else pdfs):
+        for pdf in with_progress(pdfs, "rendering PDF pages", show_progress):
             report.read += 1
             try:
                 pages = pdf_pages(pdf, dpi=dpi, split=split)

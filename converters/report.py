@@ -112,8 +112,10 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | RecordEr
             yield number, raw, value
 
 
-def with_progress(items: list[Any], description: str) -> Iterator[Any]:
-    """`items` with a rich progress bar on stderr (stdout keeps only the counts)."""
+def with_progress(items: list[Any], description: str, shown: bool = True) -> Iterator[Any]:
+    """`items` with a rich progress bar on stderr (stdout keeps only the counts), when `shown`."""
+    if not shown:
+        return iter(items)
     from rich.console import Console
     from rich.progress import track
 

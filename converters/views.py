@@ -68,8 +68,7 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
     try:
         groups = group_views(src, report)
         lines = []
-        items = list(groups.items())
-        for fiche_id, views in (with_progress(items, f"fitting views in {src.name}") if show_progress else items):
+        for fiche_id, views in with_progress(list(groups.items()), f"fitting views in {src.name}", show_progress):
             images, texts = [], []
             for view, path in views:
                 try:
