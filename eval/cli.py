@@ -17,28 +17,25 @@ _TRAIN_LOG = click.option("--train-log", type=click.Path(exists=True, dir_okay=F
 
 def _headline(metrics: dict) -> list[str]:
     """The few numbers worth printing on the terminal; the report has the rest."""
-    from eval.report import number, rate
-
-    def r(entry: dict) -> str:
-        return rate(entry["count"], entry["total"])
+    from eval.report import number, rate_of
 
     task = metrics["task"]
     if task == "fiche":
         slots = metrics["slot_f1"]
-        return [f"JSON validity {r(metrics['validity'])}", f"exact match {r(metrics['exact_match'])}",
+        return [f"JSON validity {rate_of(metrics['validity'])}", f"exact match {rate_of(metrics['exact_match'])}",
                 f"slot F1 micro {number(slots['micro']['f1'])}, macro {number(slots['macro_f1'])}",
                 (f"envelope IoU {number(metrics['geometry']['envelope_iou_scored']['mean'])}, "
-                 f"unit match {r(metrics['geometry']['unit_match'])}")]
+                 f"unit match {rate_of(metrics['geometry']['unit_match'])}")]
     if task == "cad_json":
-        return [f"schema-valid {r(metrics['validity'])}", f"exact match {r(metrics['exact_match'])}",
+        return [f"schema-valid {rate_of(metrics['validity'])}", f"exact match {rate_of(metrics['exact_match'])}",
                 f"structural F1 micro {number(metrics['structural_f1']['micro']['f1'])}"]
     if task == "cadquery":
         iou = metrics["iou"]["aligned"]
-        return [f"valid syntax rate {r(metrics['valid_syntax_rate'])}",
+        return [f"valid syntax rate {rate_of(metrics['valid_syntax_rate'])}",
                 (f"normalised IoU {number(iou['invalid_as_0']['mean'])} (invalid as 0), "
                  f"{number(iou['invalid_excluded']['mean'])} (invalid excluded)")]
     overall = metrics["overall"]
-    return [f"numeric exact match {r(overall['numeric_exact_match'])}",
+    return [f"numeric exact match {rate_of(overall['numeric_exact_match'])}",
             f"keyword presence {number(overall['keyword_presence_mean'])}"]
 
 

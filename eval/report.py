@@ -49,6 +49,11 @@ def rate(count: int, total: int) -> str:
     return f"{100 * count / total:.1f} % ({count}/{total})" if total else "n/a (0/0)"
 
 
+def rate_of(entry: dict) -> str:
+    """`rate` of a {"count", "total"} entry, as `eval.tasks.base.fraction` stores it in metrics.json."""
+    return rate(entry["count"], entry["total"])
+
+
 def percent(value: float | None) -> str:
     """A fraction as «71.4 %»; «n/a» when undefined."""
     return "n/a" if value is None else f"{100 * value:.1f} %"

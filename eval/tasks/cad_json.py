@@ -10,7 +10,7 @@ from pathlib import Path
 from eval import plots
 from eval.metrics.cad_json import structural_counts
 from eval.metrics.counts import PRCounts, mean_defined
-from eval.report import Figure, Paragraph, Section, Table, number, percent, rate
+from eval.report import Figure, Paragraph, Section, Table, number, percent, rate, rate_of
 from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
 
 
@@ -58,11 +58,11 @@ def _sections(metrics: dict, items: list[dict], out_dir: Path) -> list[Section]:
     section = Section("Text → CAD JSON").add(
         Table(["metric", "value"], [
             ["schema-valid rate (CAD schema + numbering, order, body, frame, unit and number checks)",
-             rate(validity["count"], validity["total"])],
+             rate_of(validity)],
             ["gold records valid against the same checks", rate(metrics["gold_validity"]["count"],
                                                                  metrics["gold_validity"]["total"])],
             ["exact match (equal to gold; compared in canonical form where both are valid)",
-             rate(exact["count"], exact["total"])],
+             rate_of(exact)],
             ["structural F1 micro", f"{percent(micro['f1'])} (TP {micro['tp']}, FP {micro['fp']}, FN {micro['fn']})"],
             ["structural F1 macro (mean over items)", percent(structure["macro_f1"])],
         ]),

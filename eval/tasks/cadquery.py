@@ -13,7 +13,7 @@ from pathlib import Path
 
 from eval import plots
 from eval.metrics.mesh import MeshError, aligned_iou, naive_iou
-from eval.report import Figure, Paragraph, Section, Table, number, rate
+from eval.report import Figure, Paragraph, Section, Table, number, rate_of
 from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -90,9 +90,9 @@ def _sections(metrics: dict, scored: list[dict], out_dir: Path) -> list[Section]
     section = Section("Image → CadQuery").add(
         Table(["metric", "value"], [
             ["valid syntax rate (runs and gives a solid, as CAD-Coder)",
-             rate(metrics["valid_syntax_rate"]["count"], metrics["valid_syntax_rate"]["total"])],
-            ["Python syntax valid", rate(metrics["syntax_ok"]["count"], metrics["syntax_ok"]["total"])],
-            ["runs without error", rate(metrics["runs"]["count"], metrics["runs"]["total"])],
+             rate_of(metrics["valid_syntax_rate"])],
+            ["Python syntax valid", rate_of(metrics["syntax_ok"])],
+            ["runs without error", rate_of(metrics["runs"])],
         ]),
         Table(["IoU (mean)", "invalid outputs as 0", "invalid outputs excluded"], [
             ["normalised (CAD-Coder alignment)", cell(iou["aligned"]["invalid_as_0"]),

@@ -8,7 +8,7 @@ from eval import plots
 from eval.metrics.counts import PRCounts
 from eval.metrics.fiche import LIST_FIELDS, exact_match, fiche_errors, slot_counts, slot_f1
 from eval.metrics.geometry import AXES, axis_errors_mm, envelope_iou, envelope_of
-from eval.report import Figure, Paragraph, Section, Table, number, percent, rate
+from eval.report import Figure, Paragraph, Section, Table, number, percent, rate_of
 from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
 
 
@@ -76,8 +76,8 @@ def _sections(metrics: dict, items: list[dict], errors_by_axis: dict[str, list[f
     micro = slots["micro"]
     headline = Section("Fiches").add(
         Table(["metric", "value"], [
-            ["JSON validity rate (schema-valid)", rate(validity["count"], validity["total"])],
-            ["exact match (canonical JSON equal to gold)", rate(exact["count"], exact["total"])],
+            ["JSON validity rate (schema-valid)", rate_of(validity)],
+            ["exact match (canonical JSON equal to gold)", rate_of(exact)],
             ["slot F1 micro", f"{percent(micro['f1'])} (TP {micro['tp']}, FP {micro['fp']}, FN {micro['fn']})"],
             ["slot F1 macro (mean over list fields)", percent(slots["macro_f1"])],
         ]),
@@ -108,7 +108,7 @@ def _sections(metrics: dict, items: list[dict], errors_by_axis: dict[str, list[f
     unit = geometry["unit_match"]
     iou_scored = geometry["envelope_iou_scored"]
     geometry_section.add(Table(["metric", "value"], [
-        ["unit-match rate", rate(unit["count"], unit["total"])],
+        ["unit-match rate", rate_of(unit)],
         [f"envelope IoU, mean over scored (n={iou_scored['n']})", number(iou_scored["mean"])],
         [f"envelope IoU, unusable predictions as 0 (n={geometry['gold_with_dimensions']})",
          number(geometry["envelope_iou_invalid_as_0"])],

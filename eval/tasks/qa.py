@@ -8,7 +8,7 @@ from eval import plots
 from eval.judge import JudgeConfig, Verdict, judge_answers
 from eval.metrics.counts import mean_defined
 from eval.metrics.qa import gold_keywords, keyword_presence, numeric_exact_match
-from eval.report import Figure, Paragraph, Section, Table, number, rate
+from eval.report import Figure, Paragraph, Section, Table, number, rate, rate_of
 from eval.tasks.base import Pair, TaskResult, item_table
 
 BREAKDOWN_FIELDS = ("content_type", "question_type")
@@ -68,8 +68,8 @@ def score(pairs: Sequence[Pair], out_dir: Path, judge: JudgeConfig | None = None
 
 def _row(label: str, stats: dict, judged: bool) -> list[str]:
     numeric, every = stats["numeric_exact_match"], stats["all_keywords_present"]
-    row = [label, str(stats["n"]), rate(numeric["count"], numeric["total"]), number(stats["keyword_presence_mean"]),
-           rate(every["count"], every["total"])]
+    row = [label, str(stats["n"]), rate_of(numeric), number(stats["keyword_presence_mean"]),
+           rate_of(every)]
     return row + [f"{number(stats['judge_score_mean'], 2)} / 5 (n={stats['judged']})"] if judged else row
 
 
