@@ -44,8 +44,8 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere: the proj
 
 from converters.fiche import FICHE_INSTRUCTION, convert_fiches
 from converters.sharegpt import dumps_jsonl
-from postprocess.files import atomic_write_text
 from postprocess.canonical import canonical_text
+from postprocess.files import atomic_write_text
 
 DATASET_NAME = "bench"
 
