@@ -537,7 +537,8 @@ def _count(summary: PredictSummary, record: dict[str, Any]) -> None:
 @click.option("--model", default=None, help="Model name to ask for. Default: the first one the server lists.")
 @click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
               help="Environment variable holding the API key (the key never goes on the command line).")
-@click.option("--schema", default="fiche", show_default=True, help="fiche, cad, a JSON Schema file, none (any JSON) or text (free text: Q&A, CadQuery code).")
+@click.option("--schema", default="fiche", show_default=True,
+              help="fiche, cad, a JSON Schema file, none (any JSON) or text (free text: Q&A, CadQuery code).")
 @click.option("--no-constraint", is_flag=True, help="Do not send response_format (servers without structured outputs); "
                                                     "answers are still validated.")
 @click.option("--concurrency", "-c", type=int, default=4, show_default=True)
