@@ -141,7 +141,9 @@ def test_wrong_api_key_is_a_clear_error_without_retries(server: VLLMServer, samp
 def test_request_timeout_is_retried_and_a_rerun_completes(server: VLLMServer, sample_fiches: Path,
                                                           tmp_path: Path) -> None:
     inputs, out = fiches(sample_fiches, tmp_path, 4), tmp_path / "p.jsonl"
-    first = run(server, inputs, out, sample_fiches.parent, timeout=0.05, concurrency=4,
+    # 1 ms: no request can be answered in time. With 50 ms a retried request sometimes was (prefix and encoder
+    # caches warm), and the test failed once in CI.
+    first = run(server, inputs, out, sample_fiches.parent, timeout=0.001, concurrency=4,
                 retry=RetryPolicy(attempts=2, base_delay=0.1, max_delay=0.2))
     assert set(first.failed.values()) == {"request timed out after 2 attempt(s)"} and len(first.failed) == 4
     second = run(server, inputs, out, sample_fiches.parent)
