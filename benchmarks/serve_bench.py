@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from converters.images import DEFAULT_LONG_SIDE
+from fiche_schema import load_schema
 from fiche_vlm.predict import PredictInput, RetryPolicy, chat_messages, predict_file, read_inputs
 from fiche_vlm.serve import VLLMServer
-from postprocess.schema import load_schema
 
 # The string gaps a random byte-level model finds under xgrammar, one schema per way of bounding strings.
 DENY_LIST = '^[^"\\\\\u0001-\u001f]{{0,{}}}$'
@@ -64,14 +64,14 @@ def repeated_inputs(source: Path, count: int, workdir: Path) -> Path:
 
 def run_predict(inputs: Path, media_dir: Path, base_url: str, model: str, *, schema: str, constrain: bool,
                 concurrency: int, args: argparse.Namespace, workdir: Path, fiche_schema: dict) -> dict:
-    from postprocess.validate import json_schema_validator
+    from fiche_schema.validate import json_schema_validator
 
     out = workdir / f"pred-{time.monotonic_ns()}.jsonl"
     records: list[dict] = []
     started = time.monotonic()
     predict_file(inputs, out, base_url=base_url, model=model, schema=schema, constrain=constrain,
                  concurrency=concurrency, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                 long_side=args.long_side, media_dir=media_dir, retry=RetryPolicy(attempts=2), timeout=args.timeout,
+                 long_side=args.long_side, data_root=media_dir, retry=RetryPolicy(attempts=2), timeout=args.timeout,
                  show_progress=False, on_result=records.append)
     wall = time.monotonic() - started
     tokens = sum((record.get("usage") or {}).get("completion_tokens", 0) for record in records)

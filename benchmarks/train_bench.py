@@ -43,9 +43,9 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere: the proj
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from converters.fiche import FICHE_INSTRUCTION, convert_fiches
-from converters.sharegpt import dumps_jsonl
-from postprocess.canonical import canonical_text
-from postprocess.files import atomic_write_text
+from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import dumps_jsonl
+from fiche_schema.canonical import canonical_text
 
 DATASET_NAME = "bench"
 

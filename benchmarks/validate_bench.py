@@ -16,9 +16,8 @@ import random
 import time
 from pathlib import Path
 
-
-from postprocess.schema import load_schema
-from postprocess.validate import json_schema_validator, validate_fiche
+from fiche_schema import load_schema
+from fiche_schema.validate import json_schema_validator, validate_fiche
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "fiches.jsonl"
 WORDS = ["corps", "roue", "moteur", "bride DN50", "joint torique", "vis M8", "palier", "arbre Ø20", "couvercle",

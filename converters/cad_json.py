@@ -1,6 +1,6 @@
 """Text → CAD JSON: instruction text and a CAD JSON target (Text2CAD's layout) → sharegpt text-only.
 
-The target is `postprocess.cad_json.cad_text`: the canonical text that evaluation and postprocessing use too
+The target is `fiche_schema.cad_json.cad_text`: the canonical text that evaluation and postprocessing use too
 (keys in canonical order, compact, numbers rounded to 1e-6 and never in scientific notation: a model should not
 learn two spellings of one number). A target that fails `validate_cad` once canonical is rejected.
 """
@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from converters.engine import UniqueIds, finish, judge_lines
-from converters.report import ConvertReport, RecordError
+from converters.report import ConvertReport
 from converters.turns import require_text
-from postprocess.cad_json import canonical_cad, locate_cad_errors
-from postprocess.canonical import dumps_plain
-from postprocess.validate import json_path
+from fiche_io.jsonl import RecordError
+from fiche_schema.cad_json import canonical_cad, locate_cad_errors
+from fiche_schema.canonical import dumps_plain
+from fiche_schema.validate import json_path
 
 SYSTEM_PROMPT = "You map natural language instructions to a corresponding Fusion 360 JSON using the v1.0 schema."
 

@@ -12,9 +12,10 @@ from typing import Any
 from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
 from converters.images import DEFAULT_LONG_SIDE
 from converters.media import ImageStore
-from converters.report import ConvertReport, RecordError
-from converters.sharegpt import IMAGE_TOKEN
+from converters.report import ConvertReport
 from converters.turns import require_text
+from fiche_io.jsonl import RecordError
+from fiche_schema import IMAGE_TOKEN
 
 PROMPT = "Generate CADQuery code:"
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converters.report import ConvertReport, RecordError, Reject, RejectedInput, iter_jsonl
-from converters.sharegpt import dumps_jsonl, register_dataset, write_records
-from postprocess.files import atomic_write_text
+from converters.report import ConvertReport, Reject, RejectedInput
+from converters.sharegpt import register_dataset, write_records
+from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import Line, RecordError, dumps_jsonl, iter_jsonl
 
 ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
 
@@ -26,19 +27,19 @@ class Converted:
 
 
 def judge_lines(src: Path, convert_one: ConvertOne, report: ConvertReport,
-                lines: Iterable[tuple[int, str, dict[str, Any] | RecordError]] | None = None) -> list[Converted]:
+                lines: Iterable[Line] | None = None) -> list[Converted]:
     """Run `convert_one` on every line of `src`, filling `report.read` and `report.rejects`; the good records."""
     if not src.is_file():
         raise FileNotFoundError(f"{src}: input file not found")
     good: list[Converted] = []
-    for number, raw, parsed in (lines if lines is not None else iter_jsonl(src)):
+    for line in (lines if lines is not None else iter_jsonl(src)):
         report.read += 1
         try:
-            if isinstance(parsed, RecordError):
-                raise parsed
-            good.append(Converted(number, raw, convert_one(parsed, number)))
+            if line.error is not None:
+                raise line.error
+            good.append(Converted(line.number, line.raw, convert_one(line.value, line.number)))
         except RecordError as error:
-            report.rejects.append(Reject(str(src), number, error.field, error.problem, raw))
+            report.rejects.append(Reject(str(src), line.number, error.field, error.problem, line.raw))
     return good
 
 

@@ -15,13 +15,15 @@ from jsonschema.exceptions import best_match
 from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
 from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, long_side_band
 from converters.media import open_image
-from converters.report import ConvertReport, RecordError, iter_jsonl, with_progress
-from converters.safety import resolve_inside
-from converters.sharegpt import IMAGE_TOKEN, relative_posix
-from postprocess.canonical import canonical_text
-from postprocess.files import StagedDir
-from postprocess.schema import load_schema
-from postprocess.validate import json_schema_validator
+from converters.report import ConvertReport
+from converters.sharegpt import relative_posix
+from fiche_io.files import StagedDir
+from fiche_io.jsonl import RecordError, iter_jsonl
+from fiche_io.paths import resolve_inside
+from fiche_io.progress import with_progress
+from fiche_schema import IMAGE_TOKEN, load_schema
+from fiche_schema.canonical import canonical_text
+from fiche_schema.validate import json_schema_validator
 
 # The one instruction of the fiche workflow, verbatim (the sample fiches carry it too).
 FICHE_INSTRUCTION = (

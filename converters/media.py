@@ -6,10 +6,10 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from converters.images import fit_to_grid, long_side_band
-from converters.report import RecordError
-from converters.safety import resolve_inside
 from converters.sharegpt import relative_posix
-from postprocess.files import StagedDir
+from fiche_io.files import StagedDir
+from fiche_io.jsonl import RecordError
+from fiche_io.paths import resolve_inside
 
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 

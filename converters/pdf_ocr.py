@@ -7,8 +7,9 @@ from pathlib import Path
 from PIL import Image
 
 from converters.images import DEFAULT_LONG_SIDE
-from converters.report import ConvertReport, Reject, with_progress
+from converters.report import ConvertReport, Reject
 from converters.skeleton import SkeletonWriter, skeleton_line
+from fiche_io.progress import with_progress
 
 OCR_LANG = "fra+eng"
 DEFAULT_DPI = 200

@@ -13,8 +13,9 @@ from typing import Any
 from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
 from converters.images import DEFAULT_LONG_SIDE
 from converters.media import ImageStore
-from converters.report import ConvertReport, RecordError
+from converters.report import ConvertReport
 from converters.turns import normalise_turns, place_image_token
+from fiche_io.jsonl import RecordError
 
 DEFAULT_VAL_RATIO = 0.1
 DEFAULT_SPLIT_SEED = "fiche-vlm"

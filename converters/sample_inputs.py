@@ -12,8 +12,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from converters.sharegpt import dumps_jsonl
-from postprocess.files import atomic_write_text
+from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import dumps_jsonl
 from fiche_vlm import PROJECT_ROOT
 
 FIXED_PDF_DATE = time.struct_time((2026, 1, 5, 9, 0, 0, 0, 5, 0))  # PIL would stamp the current time

@@ -4,21 +4,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from postprocess.files import atomic_write_text
-
-IMAGE_TOKEN = "<image>"  # LLaMA-Factory's IMAGE_PLACEHOLDER
+from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import dumps_jsonl
 
 SHAREGPT_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                  "assistant_tag": "assistant", "system_tag": "system"}
-
-
-def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
 def write_records(path: Path, records: list[dict[str, Any]]) -> None:

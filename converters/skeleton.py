@@ -10,8 +10,9 @@ from converters.engine import images_dir_for, rejects_path_for
 from converters.fiche import FICHE_INSTRUCTION
 from converters.images import fit_to_grid, long_side_band
 from converters.report import ConvertReport, RejectedInput
-from converters.sharegpt import dumps_jsonl, relative_posix
-from postprocess.files import StagedDir, atomic_write_text
+from converters.sharegpt import relative_posix
+from fiche_io.files import StagedDir, atomic_write_text
+from fiche_io.jsonl import dumps_jsonl
 
 
 def skeleton_line(fiche_id: str, images: list[str], context_text: str) -> dict[str, Any]:

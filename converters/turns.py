@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from converters.report import RecordError
-from converters.sharegpt import IMAGE_TOKEN
+from fiche_io.jsonl import RecordError
+from fiche_schema import IMAGE_TOKEN
 
 ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system"}
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from converters.images import DEFAULT_LONG_SIDE
 from converters.media import open_image
 from converters.pdf_ocr import OCR_LANG, ocr_text
-from converters.report import ConvertReport, RecordError, Reject, with_progress
+from converters.report import ConvertReport, Reject
 from converters.skeleton import SkeletonWriter, skeleton_line
+from fiche_io.jsonl import RecordError
+from fiche_io.progress import with_progress
 
 # Named views, in the order a drawing usually presents them (French first, then English).
 VIEW_WORDS = ("face", "dessus", "gauche", "droite", "cote", "côté", "dessous", "arriere", "arrière", "coupe",

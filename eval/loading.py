@@ -1,29 +1,19 @@
 """Reading predictions.jsonl and gold sets (fiche JSONL, or sharegpt as a JSON array or JSONL) into matched pairs."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converters.sharegpt import IMAGE_TOKEN
+from fiche_io.jsonl import Line, StrictJSONError, describe_source, loads_strict, read_records
+from fiche_io.predictions import Prediction, iter_predictions
+from fiche_schema import IMAGE_TOKEN
 
 TASKS = ("fiche", "cad_json", "cadquery", "qa")
 
 
 class InputError(ValueError):
     """A file that cannot be read at all, or a line that breaks its contract; the message names file, line and field."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    id: str
-    raw: str
-    json: Any
-    finish_reason: str | None
-    latency_s: float | None
-    usage: dict | None
-    line: int
 
 
 @dataclass(frozen=True)
@@ -49,48 +39,32 @@ class GoldSet:
     skipped: list[str] = field(default_factory=list)  # "file:line: field: reason", one per record not scored
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
-    """(line or position, parsed record) for a JSONL file or a JSON array file; bad JSON is an InputError."""
+def _records(path: Path) -> list[Line]:
+    """The records of a JSONL or JSON array file; any line that is not a JSON object is an InputError."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read ({error})") from None
-    if text.lstrip().startswith("["):
-        try:
-            array = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-        return list(enumerate(array, start=1))
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-    return records
+        lines = read_records(path)
+    except OSError as error:
+        raise InputError(f"{describe_source(path)}: cannot read ({error.strerror or error})") from None
+    for line in lines:
+        if line.error is not None:
+            raise InputError(f"{line.where(path)}: {line.error}")
+    return lines
 
 
 def load_predictions(path: Path) -> Predictions:
     """Every line of a predictions.jsonl; when an id appears again, the later line wins (a resumed run retried it)."""
     predictions = Predictions()
-    for number, record in _records(Path(path)):
+    try:
+        entries = list(iter_predictions(path))
+    except OSError as error:
+        raise InputError(f"{describe_source(path)}: cannot read ({error.strerror or error})") from None
+    for entry in entries:
         predictions.lines += 1
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-        prediction_id, raw = record.get("id"), record.get("raw")
-        if not isinstance(prediction_id, str) or not prediction_id:
-            raise InputError(f"{path}:{number}: id: expected a non-empty string, got {prediction_id!r}")
-        if raw is not None and not isinstance(raw, str):
-            raise InputError(f"{path}:{number}: raw: expected a string or null, got {type(raw).__name__}")
-        if prediction_id in predictions.by_id:
+        if entry.error is not None:
+            raise InputError(f"{entry.line.where(path)}: {entry.error}")
+        if entry.prediction.id in predictions.by_id:
             predictions.superseded += 1
-        latency = record.get("latency_s")
-        predictions.by_id[prediction_id] = Prediction(
-            id=prediction_id, raw=raw or "", json=record.get("json"), finish_reason=record.get("finish_reason"),
-            latency_s=latency if isinstance(latency, (int, float)) and not isinstance(latency, bool) else None,
-            usage=record.get("usage") if isinstance(record.get("usage"), dict) else None, line=number)
+        predictions.by_id[entry.prediction.id] = entry.prediction
     return predictions
 
 
@@ -127,9 +101,9 @@ def _gold_of(record: dict, task: str) -> tuple[Any, str | None]:
     question_text = question[1].replace(IMAGE_TOKEN, "").strip() if question else None
     if task in ("fiche", "cad_json"):
         try:
-            return json.loads(answer[1]), question_text
-        except json.JSONDecodeError as error:
-            raise ValueError(f"messages[{answer[0]}].content: gold answer is not JSON ({error.msg})") from None
+            return loads_strict(answer[1]), question_text
+        except StrictJSONError as error:
+            raise ValueError(f"messages[{answer[0]}].content: gold answer is not JSON ({error})") from None
     return answer[1], question_text
 
 
@@ -138,12 +112,9 @@ def load_gold(path: Path, task: str) -> GoldSet:
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
     gold, seen = GoldSet(), {}
-    for number, record in _records(Path(path)):
+    for line in _records(Path(path)):
         gold.read += 1
-        where = f"{path}:{number}"
-        if not isinstance(record, dict):
-            gold.skipped.append(f"{where}: expected a JSON object, got {type(record).__name__}")
-            continue
+        number, record, where = line.number, line.value, line.where(path)
         gold_id = record.get("id")
         if not isinstance(gold_id, str) or not gold_id:
             gold.skipped.append(f"{where}: id: expected a non-empty string, got {gold_id!r}")
@@ -165,18 +136,8 @@ def load_gold(path: Path, task: str) -> GoldSet:
 def read_trainer_log(path: Path) -> list[dict]:
     """LLaMA-Factory's trainer_log.jsonl lines (one dict per logging step); a bad line is an error naming it."""
     rows = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read ({error})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or "current_steps" not in row:
-            raise InputError(f"{path}:{number}: current_steps: missing (not a LLaMA-Factory trainer log line)")
-        rows.append(row)
+    for line in _records(Path(path)):
+        if "current_steps" not in line.value:
+            raise InputError(f"{line.where(path)}: current_steps: missing (not a LLaMA-Factory trainer log line)")
+        rows.append(line.value)
     return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from postprocess.files import atomic_path
+from fiche_io.files import atomic_path
 
 
 def _pyplot():

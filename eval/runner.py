@@ -1,4 +1,4 @@
-"""Score predictions against gold and write the report; or query an endpoint first, then score (`fiche eval`)."""
+"""Score predictions against gold and write the report (`fiche score`, and the second half of `fiche eval`)."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from converters.images import DEFAULT_LONG_SIDE
 from eval import plots
 from eval.loading import TASKS, InputError, load_gold, load_predictions, read_trainer_log
 from eval.report import Figure, Paragraph, Report, Section, Table, number, to_html, to_markdown
 from eval.tasks.base import Pair, TaskResult
-from fiche_vlm import DEFAULT_API_KEY_ENV
-from postprocess.files import atomic_write_text
+from fiche_io.files import atomic_write_text
 
 TASK_TITLES = {"fiche": "fiches → CAD-ready JSON", "cad_json": "text → CAD JSON", "cadquery": "image → CadQuery",
                "qa": "manual Q&A"}
@@ -118,28 +116,3 @@ def _training_section(train_log: Path, rows: list[dict], out_dir: Path, metrics:
     return section
 
 
-# What each task asks the endpoint for: (schema the answer is checked against, whether the server constrains it).
-# The CAD schema names curves by several patternProperties (line_N, arc_N, circle_N), which vLLM refuses for
-# xgrammar (has_xgrammar_unsupported_json_features); its answers are checked after the fact instead.
-TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", False), "cadquery": ("text", False),
-                 "qa": ("text", False)}
-
-
-def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model: str, task: str = "fiche",
-                   api_key_env: str = DEFAULT_API_KEY_ENV, concurrency: int = 4, media_dir: Path | None = None,
-                   long_side: tuple[int, int] = DEFAULT_LONG_SIDE, max_tokens: int = 1024) -> Path:
-    """Query the endpoint for every item of `valset` not yet answered in `predictions_path` (appended, resumed).
-
-    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche answers are
-    constrained by their schema on the server, CAD JSON answers checked against theirs after the fact (see
-    TASK_REQUESTS); code and Q&A answers are free text, scored from `raw`.
-    """
-    from fiche_vlm.predict import predict_file
-
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
-    schema, constrain = TASK_REQUESTS[task]
-    predict_file(valset, predictions_path, base_url=base_url, model=model, api_key_env=api_key_env,
-                 schema=schema, constrain=constrain, concurrency=concurrency,
-                 media_dir=media_dir, long_side=long_side, max_tokens=max_tokens)
-    return Path(predictions_path)

@@ -5,7 +5,6 @@ Each step is the same command a user runs alone (`fiche convert`, `llamafactory-
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fiche_io.jsonl import iter_jsonl
 from fiche_vlm import PROJECT_ROOT, SAMPLE_FICHES
 from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
 from fiche_vlm.serve import log_tail
@@ -65,15 +65,11 @@ class DemoLayout:
 def last_trainer_line(trainer_log: Path) -> dict | None:
     """The last complete line of LLaMA-Factory's trainer_log.jsonl (steps, total, loss), if any yet."""
     try:
-        lines = trainer_log.read_text(encoding="utf-8").splitlines()
+        lines = list(iter_jsonl(trainer_log))
     except FileNotFoundError:
         return None
-    for line in reversed(lines):
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line still being written
-    return None
+    # the last line may still be being written: take the last one that parses
+    return next((line.value for line in reversed(lines) if line.value is not None), None)
 
 
 def run_logged(step: str, command: list[str], log: Path, trainer_log: Path | None = None) -> None:

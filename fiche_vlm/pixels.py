@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from postprocess.files import atomic_write_text
+from fiche_io.files import atomic_write_text
 
 # LLaMA-Factory 0.9.5's defaults (hparams/model_args.py), used when a recipe leaves the keys out.
 LLAMAFACTORY_MIN_PIXELS = 32 * 32

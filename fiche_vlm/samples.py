@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 from PIL import Image, ImageDraw, ImageFont
 
-from converters.sharegpt import dumps_jsonl
-from postprocess.files import atomic_path, atomic_write_text
+from fiche_io.files import atomic_path, atomic_write_text
+from fiche_io.jsonl import dumps_jsonl
 
 INSTRUCTION = (
     "Tu es ingénieur produit. Analyse ensemble les IMAGES (vues/diagrammes) ET le TEXTE fourni. Rends un JSON "
@@ -273,8 +273,8 @@ class Part:
 
     def gold(self) -> dict[str, object]:
         """The gold fiche JSON in schema key order; `dimensions` comes from the envelope, so it matches the drawing."""
-        from postprocess.canonical import order_like_schema
-        from postprocess.schema import load_schema
+        from fiche_schema import load_schema
+        from fiche_schema.canonical import order_like_schema
 
         schema = load_schema("fiche")
         gold = {**self.gold_fields, "dimensions": {**self.envelope, "unit": "mm"}, "assumptions": ASSUMPTIONS}

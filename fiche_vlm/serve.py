@@ -24,6 +24,7 @@ from typing import Self
 
 import click
 
+from fiche_io.processes import group_alive, signal_group
 from fiche_vlm import DEFAULT_API_KEY_ENV, PROJECT_ROOT
 
 # vLLM accepts only these LoRA ranks for --max-lora-rank (vllm.config.lora.MaxLoRARanks).
@@ -302,10 +303,7 @@ class VLLMServer:
 
     def _signal_group(self, signum: int) -> None:
         assert self.process is not None
-        try:
-            os.killpg(self.process.pid, signum)  # the session leader's pid is the group id
-        except ProcessLookupError:
-            pass
+        signal_group(self.process.pid, signum)
 
     def kill(self) -> None:
         """SIGKILL the whole group at once, as a crash would (used to test the client's recovery)."""
@@ -335,16 +333,6 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

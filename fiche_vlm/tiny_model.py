@@ -67,14 +67,15 @@ class TinySpec:
 
 def corpus_from_fiches(paths: list[Path]) -> list[str]:
     """The texts the tokenizer learns from: every string field of the fiche JSONL lines, gold JSON as canonical text."""
-    from postprocess.canonical import canonical_text
+    from fiche_io.jsonl import iter_jsonl
+    from fiche_schema.canonical import canonical_text
 
     texts: list[str] = []
     for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
+        for line in iter_jsonl(path):
+            if line.error is not None:
+                raise ValueError(f"{line.where(path)}: {line.error}")
+            record = line.value
             texts += [record.get("instruction") or "", record.get("context_text") or ""]
             if record.get("output") is not None:
                 texts.append(canonical_text(record["output"]))
@@ -125,8 +126,14 @@ def ensure_tiny_model(out_dir: str | Path, corpus_paths: list[Path], seed: int =
 def build_tiny_model(out_dir: str | Path, corpus_paths: list[Path], spec: TinySpec = TinySpec()) -> Path:
     """Build and save the model, tokenizer and processor in `out_dir`; deterministic for a spec and a corpus."""
     import torch
-    from transformers import (PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForConditionalGeneration,
-                              Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from postprocess.files import copy_atomic, safe_file_stem
+from fiche_io.files import copy_atomic, safe_file_stem
 
 RUNNER = Path(__file__).with_name("cadquery_runner.py")
 CLONE_NEWNET = 0x40000000

@@ -8,13 +8,12 @@ value is made up). Anything else (unquoted keys, NaN, duplicate keys, a missing 
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-MAX_DEPTH = 200  # for replies that need the lenient parser; strict json has its own limit (~1000)
+from fiche_io.jsonl import MAX_DEPTH, StrictJSONError, raw_decode_strict, unencodable_text
 
 
 class ErrorKind(str, Enum):
@@ -22,6 +21,7 @@ class ErrorKind(str, Enum):
     NO_OBJECT = "no_object"  # no "{" anywhere
     SYNTAX = "syntax"  # malformed in a way no listed repair fixes
     DUPLICATE_KEY = "duplicate_key"  # ambiguous: which value did the model mean?
+    NOT_TEXT = "not_text"  # a lone surrogate escape such as \ud800: no UTF-8 text can hold it
     NON_FINITE = "non_finite"  # NaN, Infinity or a number too large for a float
     TOO_DEEP = "too_deep"  # nested deeper than MAX_DEPTH
 
@@ -309,24 +309,6 @@ def _describe(text: str, raw: list[tuple[RepairKind, int, str]]) -> tuple[Repair
     return tuple(repairs)
 
 
-class _StrictRefused(Exception):
-    """Raised inside json's decoder; the lenient parser then finds and reports the position."""
-
-
-def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _StrictRefused
-    return result
-
-
-def _refuse_constant(name: str) -> None:
-    raise _StrictRefused
-
-
-_STRICT = json.JSONDecoder(object_pairs_hook=_strict_pairs, parse_constant=_refuse_constant)
-
-
 def _error(text: str, kind: ErrorKind, message: str, pos: int) -> Extracted:
     line, column = _line_column(text, min(pos, len(text)))
     return Extracted(None, ExtractError(kind, message, line, column))
@@ -335,9 +317,9 @@ def _error(text: str, kind: ErrorKind, message: str, pos: int) -> Extracted:
 def _parse_object(region: str, start: int) -> tuple[dict, int, list[tuple[RepairKind, int, str]]]:
     """Strict json first (fast, no repairs); the lenient parser only when that fails."""
     try:
-        value, end = _STRICT.raw_decode(region, start)
+        value, end = raw_decode_strict(region, start)
         return value, end, []
-    except (json.JSONDecodeError, RecursionError, _StrictRefused):
+    except StrictJSONError:
         pass
     parser = _LenientParser(region)
     try:
@@ -363,6 +345,9 @@ def extract_json(text: str) -> Extracted:
         return _error(text, failure.kind, failure.message, failure.pos)
     except RecursionError:
         return _error(text, ErrorKind.TOO_DEEP, "nested too deeply to read", start)
+    problem = unencodable_text(value)
+    if problem is not None:
+        return _error(text, ErrorKind.NOT_TEXT, problem, start)
     before, after = text[:start], text[end:]
     if fence is not None:
         line, _ = _line_column(text, fence.start())

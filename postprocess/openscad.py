@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from postprocess.canonical import plain_number_text
-from postprocess.files import atomic_write_text, safe_file_stem
+from fiche_io.files import atomic_write_text, safe_file_stem
+from fiche_io.jsonl import iter_jsonl
+from fiche_schema.canonical import plain_number_text
+from fiche_schema.units import MM_PER_UNIT, to_mm
+from fiche_schema.validate import validate_fiche
 from postprocess.render import RENDER_CHOICES, RenderResult, render_png, render_stl
-from postprocess.units import MM_PER_UNIT, to_mm
-from postprocess.validate import validate_fiche
 
 _COMMENT_PUNCTUATION = frozenset(" ,.;:!?()/'+%°±×²³µ_-")  # the fiche schema's punctuation
 _LETTER_OR_DIGIT = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No"})
@@ -133,19 +134,11 @@ class ScadReport:
 
 
 def _read_predictions(path: Path) -> Iterable[tuple[int, dict | None, str | None]]:
-    with open(path, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield number, None, f"{path}:{number}: not a JSON line ({error.msg})"
-                continue
-            if not isinstance(record, dict):
-                yield number, None, f"{path}:{number}: a prediction line must be a JSON object"
-                continue
-            yield number, record, None
+    for line in iter_jsonl(path):
+        if line.error is not None:
+            yield line.number, None, f"{line.where(path)}: not a JSON line ({line.error.problem})"
+        else:
+            yield line.number, line.value, None
 
 
 def _skip_reason(record: dict, path: Path, number: int) -> str | None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from fiche_io.processes import run_group
 
 RENDER_CHOICES = ("none", "stl", "png", "both")  # what `fiche scad --render` may produce
 
@@ -23,19 +23,6 @@ class RenderResult:
     seconds: float
 
 
-def _run(command: list[str], timeout_s: float) -> tuple[int | None, str]:
-    """Run in its own process group so a timeout also ends children (xvfb-run starts an X server)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-        return process.returncode, output
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return None, ""
-
-
 def _render(scad_path: Path, out_path: Path, extra: list[str], prefix: list[str], timeout_s: float) -> RenderResult:
     started = time.perf_counter()
     openscad = shutil.which("openscad")
@@ -46,7 +33,7 @@ def _render(scad_path: Path, out_path: Path, extra: list[str], prefix: list[str]
     handle, temp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=out_path.suffix, dir=out_path.parent)
     os.close(handle)
     try:
-        code, output = _run([*prefix, openscad, "-o", temp_name, *extra, str(scad_path)], timeout_s)
+        code, output = run_group([*prefix, openscad, "-o", temp_name, *extra, str(scad_path)], timeout_s)
         seconds = time.perf_counter() - started
         if code is None:
             return RenderResult(False, None, f"openscad timed out after {timeout_s:g} s on {scad_path}", seconds)

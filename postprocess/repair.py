@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import iter_jsonl
 from postprocess.extract import extract_json
-from postprocess.files import atomic_write_text
 
 
 def reread_answer(record: dict, errors_of: Callable[[Any], list[str]],
@@ -33,24 +34,17 @@ def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], 
     counts = {"read": 0, "valid": 0, "invalid": 0, "repaired": 0, "unreadable": 0}
     kept: list[str] = []
     rejects: list[str] = []
-    with open(predictions, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            counts["read"] += 1
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise TypeError("a prediction line must be a JSON object")
-            except (ValueError, TypeError) as error:
-                counts["unreadable"] += 1
-                rejects.append(json.dumps({"line": number, "text": line.rstrip("\n"),
-                                           "reason": f"{predictions}:{number}: {error}"}, ensure_ascii=False))
-                continue
-            result = reread_answer(record, errors_of, canonical)
-            counts["valid" if result["valid"] else "invalid"] += 1
-            counts["repaired"] += bool(result["repairs"])
-            kept.append(json.dumps(result, ensure_ascii=False))
+    for line in iter_jsonl(predictions):
+        counts["read"] += 1
+        if line.error is not None:
+            counts["unreadable"] += 1
+            rejects.append(json.dumps({"line": line.number, "text": line.raw,
+                                       "reason": f"{line.where(predictions)}: {line.error}"}, ensure_ascii=False))
+            continue
+        result = reread_answer(line.value, errors_of, canonical)
+        counts["valid" if result["valid"] else "invalid"] += 1
+        counts["repaired"] += bool(result["repairs"])
+        kept.append(json.dumps(result, ensure_ascii=False))
     atomic_write_text(Path(out), "".join(line + "\n" for line in kept))
     rejects_path = Path(out).with_suffix(".rejects.jsonl")
     if rejects or rejects_path.exists():

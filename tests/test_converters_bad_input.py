@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from converters.cad_json import convert_text2cad
 from converters.cadquery import convert_cadquery
-from converters.cli import convert, validate
 from converters.fiche import convert_fiches
 from converters.pdf_ocr import convert_pdfs
 from converters.qa import convert_qa
 from converters.report import RejectedInput
+from fiche_vlm.cli.convert import convert, validate
 
 BAD = Path(__file__).parent / "data" / "bad"
 SUPPORT_FILES = {"conv_view.png", "conv_fiche_corrupt_image.png"}  # referenced by the cases, not cases

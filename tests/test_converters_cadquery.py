@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from converters.cadquery import PROMPT, convert_cadquery
-from converters.cli import convert
 from fiche_vlm import PROJECT_ROOT
+from fiche_vlm.cli.convert import convert
 
 SAMPLE = PROJECT_ROOT / "data" / "cadquery" / "cadquery.jsonl"
 

@@ -8,13 +8,12 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from converters.cli import convert, validate
 from converters.fiche import convert_fiches, user_prompt
 from converters.images import fit_to_grid
+from fiche_schema.canonical import canonical_text
 from fiche_vlm import SAMPLE_FICHES
 from fiche_vlm.cli import main
-from postprocess.canonical import canonical_text
-
+from fiche_vlm.cli.convert import convert, validate
 
 
 def sample_lines() -> list[dict]:
@@ -51,7 +50,7 @@ def test_sample_converts_to_training_records(tmp_path: Path) -> None:
 
 def test_training_json_keys_follow_the_schema_order(tmp_path: Path) -> None:
     """xgrammar emits keys in the schema's `properties` order; training text in another order gave 0/8 exact."""
-    from postprocess.schema import load_schema
+    from fiche_schema import load_schema
 
     schema = load_schema("fiche")
     convert_fiches(SAMPLE_FICHES, tmp_path / "fiches.json", dataset_dir=tmp_path, name="fiches", long_side=(224, 224),

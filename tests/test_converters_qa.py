@@ -6,11 +6,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from converters.cli import convert
 from converters.qa import convert_qa, split_pages
 from converters.sample_inputs import synthetic_qa_lines, write_synthetic_qa
-from converters.sharegpt import dumps_jsonl
+from fiche_io.jsonl import dumps_jsonl
 from fiche_vlm import PROJECT_ROOT
+from fiche_vlm.cli.convert import convert
 
 SAMPLE = PROJECT_ROOT / "data" / "qa" / "manual_qa.jsonl"
 

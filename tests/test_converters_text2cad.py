@@ -1,5 +1,5 @@
 """Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent), the target
-equal to postprocess.cad_json.cad_text, invalid CAD rejected with its path."""
+equal to fiche_schema.cad_json.cad_text, invalid CAD rejected with its path."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from converters.cad_json import SYSTEM_PROMPT, convert_text2cad
-from converters.cli import convert
+from fiche_schema.cad_json import cad_text, validate_cad
+from fiche_schema.canonical import dumps_plain, plain_number_text
 from fiche_vlm import PROJECT_ROOT
-from postprocess.cad_json import cad_text, validate_cad
-from postprocess.canonical import dumps_plain, plain_number_text
+from fiche_vlm.cli.convert import convert
 
 SAMPLE = PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl"
 

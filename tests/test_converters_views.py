@@ -7,10 +7,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from converters.cli import convert, validate
 from converters.fiche import FICHE_INSTRUCTION
 from converters.sample_inputs import font
 from converters.views import convert_views
+from fiche_vlm.cli.convert import convert, validate
 
 
 def view(path: Path, size: tuple[int, int] = (400, 300), colour: str = "steelblue") -> None:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from eval.loading import InputError
 from eval.runner import score
+from fiche_schema.canonical import canonical_text
 from fiche_vlm.cli import main
-from postprocess.canonical import canonical_text
 
 BAD = Path(__file__).parent / "data" / "bad"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -117,10 +117,10 @@ def test_score_command_prints_the_headline_and_writes_the_report(tmp_path, sampl
 
 
 @pytest.mark.parametrize("name, message", [
-    ("eval_predictions_not_json.jsonl", "eval_predictions_not_json.jsonl:2: not valid JSON"),
+    ("eval_predictions_not_json.jsonl", "eval_predictions_not_json.jsonl:2: line: malformed JSON"),
     ("eval_predictions_missing_id.jsonl", "eval_predictions_missing_id.jsonl:1: id: expected a non-empty string"),
-    ("eval_predictions_raw_not_string.jsonl", "eval_predictions_raw_not_string.jsonl:1: raw: expected a string"),
-    ("eval_predictions_not_objects.jsonl", "eval_predictions_not_objects.jsonl:1: expected a JSON object, got str"),
+    ("eval_predictions_raw_not_string.jsonl", "eval_predictions_raw_not_string.jsonl:1: raw: expected the answer text"),
+    ("eval_predictions_not_objects.jsonl", "eval_predictions_not_objects.jsonl:1: line: expected a JSON object, got list"),
 ])
 def test_bad_predictions_are_refused_naming_file_line_and_field(tmp_path, sample_fiches, name, message):
     with pytest.raises(InputError, match=message.replace(".", r"\.")):
@@ -149,7 +149,7 @@ def test_unscorable_gold_records_are_listed_with_their_reason_and_counted(tmp_pa
 
 @pytest.mark.parametrize("name, message", [
     ("eval_trainer_log_not_llamafactory.jsonl", ":2: current_steps: missing"),
-    ("eval_trainer_log_not_json.jsonl", ":2: not JSON"),
+    ("eval_trainer_log_not_json.jsonl", ":2: line: malformed JSON"),
 ])
 def test_a_bad_trainer_log_is_an_error_naming_its_line(tmp_path, sample_fiches, fiche_predictions, name, message):
     with pytest.raises(InputError, match=message):
@@ -157,7 +157,7 @@ def test_a_bad_trainer_log_is_an_error_naming_its_line(tmp_path, sample_fiches, 
 
 
 def test_truncated_gold_array_and_unknown_task_are_refused(tmp_path, fiche_predictions, sample_fiches):
-    with pytest.raises(InputError, match=r"eval_gold_truncated_array\.json:2: not valid JSON"):
+    with pytest.raises(InputError, match=r"eval_gold_truncated_array\.json:1: record: malformed JSON"):
         score(fiche_predictions, BAD / "eval_gold_truncated_array.json", tmp_path / "out")
     with pytest.raises(InputError, match="unknown task 'poems'"):
         score(fiche_predictions, sample_fiches, tmp_path / "out", task="poems")

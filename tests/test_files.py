@@ -1,4 +1,4 @@
-"""postprocess.files.atomic_path / atomic_write_text: the one way outputs are written."""
+"""fiche_io.files.atomic_path / atomic_write_text: the one way outputs are written."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from postprocess.files import atomic_path, atomic_write_text
+from fiche_io.files import atomic_path, atomic_write_text
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

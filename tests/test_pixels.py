@@ -18,8 +18,9 @@ def test_pin_pixels_writes_the_recipe_budget_that_transformers_reads(tmp_path, t
     result = CliRunner().invoke(main, ["pin-pixels", str(model), "--recipe", str(T4)])
     assert result.exit_code == 0, result.output
 
-    from fiche_vlm.pixels import recipe_pixel_budget
     from transformers import AutoProcessor
+
+    from fiche_vlm.pixels import recipe_pixel_budget
 
     min_pixels, max_pixels = recipe_pixel_budget(T4)
     assert max_pixels == 768 * 768  # t4.yaml keeps 768-px views

@@ -11,8 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postprocess.cad_json import cad_text, canonical_cad, normalise_to_mm, scientific_notation_numbers, validate_cad
-from postprocess.text2cad import from_text2cad, sketch_axes
+from fiche_schema.cad_json import (
+    cad_text,
+    canonical_cad,
+    from_text2cad,
+    normalise_to_mm,
+    scientific_notation_numbers,
+    validate_cad,
+)
+from fiche_schema.text2cad import sketch_axes
 
 DATA = Path(__file__).parent / "data"
 PLATE = json.loads((DATA / "post_cad_plate.json").read_text(encoding="utf-8"))
@@ -280,7 +287,7 @@ def test_from_text2cad_builds_the_operations_model():
 def test_cad_check_command_reads_text2cad_files(tmp_path):
     from click.testing import CliRunner
 
-    from postprocess.cli import cad_check
+    from fiche_vlm.cli.postprocess import cad_check
 
     bad = DATA / "bad" / "post_cad_t2c_zero_depth.json"
     result = CliRunner().invoke(cad_check, [str(DATA / "post_cad_t2c_bracket.json"), str(bad),
@@ -305,8 +312,8 @@ def test_text2cad_validation_never_crashes_and_speaks_the_users_form(document):
 # --- the one canonical writer, shared with fiches and the converter -------------------------------------------
 
 def test_fiche_canonical_text_never_writes_an_exponent_and_is_otherwise_json_dumps(sample_fiches):
-    from postprocess.canonical import canonical_text, order_like_schema
-    from postprocess.schema import load_schema
+    from fiche_schema import load_schema
+    from fiche_schema.canonical import canonical_text, order_like_schema
 
     schema = load_schema("fiche")
     outputs = [json.loads(line)["output"] for line in sample_fiches.read_text(encoding="utf-8").splitlines()]

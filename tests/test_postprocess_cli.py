@@ -24,7 +24,7 @@ def test_extract_prints_canonical_json_and_lists_repairs(sample_fiches, tmp_path
     reply.write_text(f"Voici :\n```json\n{json.dumps(fiche, indent=2)}\n```", encoding="utf-8")
     result = CliRunner().invoke(main, ["extract", str(reply)])
     assert result.exit_code == 0, result.output
-    from postprocess.canonical import canonical_text
+    from fiche_schema.canonical import canonical_text
 
     assert result.stdout.strip() == canonical_text(fiche)
     assert "repair: took the object from the code fence on line 2" in result.stderr
@@ -59,7 +59,7 @@ def test_repair_rereads_raw_answers(sample_fiches, tmp_path):
     assert first["valid"] and first["json"] == fiche and "single-quoted" in first["repairs"][0]
     assert not second["valid"] and second["errors"][0].startswith("finish_reason is 'length'")
     rejects = [json.loads(line) for line in out.with_suffix(".rejects.jsonl").read_text().splitlines()]
-    assert rejects[0]["line"] == 3 and "must be a JSON object" in rejects[0]["reason"]
+    assert rejects[0]["line"] == 3 and "expected a JSON object" in rejects[0]["reason"]
 
 
 def test_cad_check_writes_canonical_mm_documents(tmp_path):

@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fiche_schema.validate import validate_fiche
 from postprocess.extract import ErrorKind, Extracted, ExtractError, extract_json
-from postprocess.validate import validate_fiche
 
 _KEYS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
 _CHARS = st.characters(blacklist_categories=("Cs",))

@@ -17,9 +17,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import fiche_vlm.predict as predict_module
+import fiche_vlm.predict.requests as requests_module
 from converters.fiche import user_prompt
 from converters.images import grid_size
+from fiche_schema import load_schema
+from fiche_schema.canonical import canonical_text
+from fiche_schema.validate import validate_fiche
 from fiche_vlm.cli import main
 from fiche_vlm.predict import (
     AuthRejected,
@@ -34,9 +37,6 @@ from fiche_vlm.predict import (
     predict_one,
     read_inputs,
 )
-from postprocess.canonical import canonical_text
-from postprocess.schema import load_schema
-from postprocess.validate import validate_fiche
 
 BAD = Path(__file__).parent / "data" / "bad"
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
@@ -83,10 +83,10 @@ class FakeVLLM:
         return self.answer(body)
 
     def client(self):
-        from openai import OpenAI
+        from openai import AsyncOpenAI
 
-        return OpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
-                      http_client=httpx.Client(transport=httpx.MockTransport(self)))
+        return AsyncOpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
+                           http_client=httpx.AsyncClient(transport=httpx.MockTransport(self)))
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def gold_answers(sample_fiches: Path) -> dict[str, str]:
 
 
 def use_fake(monkeypatch, fake: FakeVLLM) -> None:
-    monkeypatch.setattr(predict_module, "make_client", lambda *args, **kwargs: fake.client())
+    monkeypatch.setattr(requests_module, "make_client", lambda *args, **kwargs: fake.client())
 
 
 # --- what is sent ---------------------------------------------------------------------------------------------
@@ -217,10 +217,16 @@ def test_free_text_answers_are_valid_when_they_end(fiches: Path) -> None:
 
 def test_cad_answers_get_the_full_cad_check() -> None:
     """--schema cad checks what the schema alone cannot: here a feature that names a sketch that does not exist."""
-    from postprocess.cad_json import validate_cad
+    from fiche_schema.validate import schema_validator
 
+    document = json.loads((Path(__file__).parent / "data" / "post_cad_plate.json").read_text(encoding="utf-8"))
     _, check = load_answer_schema("cad")
-    assert check is validate_cad
+    assert check(document) == []
+    extrude = next(operation for operation in document["operations"] if operation["type"] == "extrude")
+    extrude["sketch"] = "s9"
+    assert schema_validator("cad_operations").errors(document) == []  # the schema alone lets it through
+    errors = check(document)
+    assert errors and any("s9" in error for error in errors), errors
 
 
 def test_a_custom_schema_uses_ecma_patterns(tmp_path: Path) -> None:
@@ -263,9 +269,9 @@ def test_connection_errors_and_timeouts_are_retried_then_reported(fiches: Path, 
         attempts.append(request)
         raise error
 
-    from openai import OpenAI
-    client = OpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
-                    http_client=httpx.Client(transport=httpx.MockTransport(fail)))
+    from openai import AsyncOpenAI
+    client = AsyncOpenAI(base_url="http://fake/v1", api_key="k", max_retries=0,
+                         http_client=httpx.AsyncClient(transport=httpx.MockTransport(fail)))
     record = predict_one(client, read_inputs(fiches)[0],
                          PredictSettings(model="fiche", schema=None, long_side=(224, 224), retry=FAST_RETRY))
     assert len(attempts) == 3
@@ -360,8 +366,8 @@ def test_cli_exits_0_when_every_answer_is_valid(tmp_path: Path, fiches: Path, go
     ("serve_missing_instruction.jsonl", ":1: instruction: expected a non-empty string"),
     ("serve_malformed_line.jsonl", ":2: line: malformed JSON"),
     ("serve_image_escapes_root.jsonl", ":1: images[0]: path '../../secret.png' escapes the data root"),
-    ("serve_image_marker_count.json", "record 1: images: 1 images for 2 <image> markers"),
-    ("serve_last_turn_not_user.json", "record 1: messages: the last turn to send must be a user turn"),
+    ("serve_image_marker_count.json", ".json:1: images: 1 images for 2 <image> markers"),
+    ("serve_last_turn_not_user.json", ".json:1: messages: the last turn to send must be a user turn"),
 ])
 def test_bad_input_files_name_file_line_and_field(name: str, expected: str) -> None:
     with pytest.raises(InputError) as raised:

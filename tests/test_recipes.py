@@ -303,9 +303,9 @@ def test_a100_recipe_sends_no_gradient_through_the_frozen_vit(tiny_model_dir, fi
 def test_merge_recipe_exports_bf16_and_pin_pixels_restores_the_training_budget(tiny_model_dir, fiche_dataset, tmp_path):
     """merge.yaml's header states that LLaMA-Factory 0.9.5 does not write image_max_pixels into the export, and
     that `fiche pin-pixels` does; when the first budget assertion fails, that step is no longer needed."""
-    from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
-
     from llamafactory.train.tuner import export_model, run_exp
+
+    from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
 
     adapter = tmp_path / "adapter"
     run_exp(args=cpu_step_args("t4.yaml", tiny_model_dir, fiche_dataset, adapter))

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from PIL import Image, ImageChops, ImageStat
 
 from converters.images import fit_to_grid, grid_size
+from fiche_schema import load_schema
+from fiche_schema.validate import json_schema_validator
 from fiche_vlm.cli import main
 from fiche_vlm.samples import CONTEXT_TEXT, INSTRUCTION, render_view, sample_parts, write_sample
-from postprocess.schema import load_schema
-from postprocess.validate import json_schema_validator
 
 # Mean absolute difference (0–255, averaged over pixels and channels) between the first views of any two
 # fiches after fit_to_grid(…, (224, 224)). Measured on the sample: minimum 21.3 (bracket-02 against

@@ -11,13 +11,14 @@ import signal
 import socket
 import stat
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from fiche_io.processes import group_alive
 from fiche_vlm.cli import main
 from fiche_vlm.serve import (
     Device,
@@ -25,12 +26,11 @@ from fiche_vlm.serve import (
     ServeOptions,
     VLLMServer,
     default_dtype,
-    group_alive,
     lora_rank,
     port_is_free,
     read_pixel_budget,
-    server_command,
     serve_python,
+    server_command,
     server_env,
     vllm_args,
 )
@@ -305,8 +305,8 @@ def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatc
 def test_vllm_takes_the_fiche_schema_for_xgrammar_but_not_the_cad_schema() -> None:
     """vLLM's own check (in .venv-serve) of what xgrammar cannot enforce: the fiche schema must pass it, or the
     constraint is refused; the CAD schema fails it, which is why `fiche eval --task cad_json` does not send it."""
-    from eval.runner import TASK_REQUESTS
-    from postprocess.schema import SCHEMA_DIR
+    from fiche_vlm.evaluate import TASK_REQUESTS
+    from fiche_schema import SCHEMA_DIR
 
     check = ("import json, sys\n"
              "from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as bad\n"

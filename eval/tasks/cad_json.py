@@ -1,4 +1,4 @@
-"""Text → CAD JSON task: schema-valid rate (postprocess.cad_json.validate_cad), exact match, structural F1.
+"""Text → CAD JSON task: schema-valid rate (fiche_schema.cad_json.validate_cad), exact match, structural F1.
 
 Gold and predictions are read in either CAD JSON form (Text2CAD's layout, the training target, or the operations
 model); validity is the same check the converter applies to the gold, so valid gold scores 100 %."""
@@ -15,7 +15,7 @@ from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
 
 
 def score(pairs: Sequence[Pair], out_dir: Path) -> TaskResult:
-    from postprocess.cad_json import canonical_cad, validate_cad
+    from fiche_schema.cad_json import canonical_cad, validate_cad
 
     items, pooled, gold_valid = [], PRCounts(), 0
     for pair in pairs:

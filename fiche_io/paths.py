@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.report import RecordError
+from fiche_io.jsonl import RecordError
 
 
 def resolve_inside(root: Path, name: object, field: str) -> Path:

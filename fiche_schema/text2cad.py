@@ -2,7 +2,7 @@
 
 A Text2CAD document (SadilKhan/Text2CAD, CadSeqProc "minimal JSON", derived from DeepCAD's Fusion 360 JSON) is
 `{"parts": {"part_1": {"coordinate_system", "sketch": {"face_1": {"loop_1": {"line_1": …}}}, "extrusion",
-"description"?}, …}}`, schema `postprocess/schema/cad.schema.json`. Its conventions, as Text2CAD reads them
+"description"?}, …}}`, schema `fiche_schema/cad.schema.json`. Its conventions, as Text2CAD reads them
 (CoordinateSystem / ExtrudeSequence / Line / Arc / Circle `.from_minimal_json`):
 - `Euler Angles` are degrees; the rotation is scipy's `Rotation.from_euler("zyx", angles, degrees=True)`
   (extrinsic: about z by the first angle, then y, then x), and the rows of its matrix are the sketch plane's
@@ -13,11 +13,11 @@ A Text2CAD document (SadilKhan/Text2CAD, CadSeqProc "minimal JSON", derived from
   only uses to quantise; the geometry is in the points.
 - lengths have no declared unit: DeepCAD normalises each model to fit a 0.75 cube.
 
-`from_text2cad` maps a document onto the operations model (`cad_operations.schema.json`): per part, in number
+`fiche_schema.cad_json.from_text2cad` maps a document onto the operations model (`cad_operations.schema.json`): per part, in number
 order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame; no separate
 transform is needed, since Text2CAD places each sketch directly in the world), one profile per face, then an
 extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are left out.
-The adapter also records where each operation came from, so that `postprocess.cad_json` reports the operations
+The adapter also records where each operation came from, so that `fiche_schema.cad_json` reports the operations
 model's findings with paths in the user's document.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from postprocess.canonical import canonical_number
+from fiche_schema.canonical import canonical_number
 
 BODY_OPERATIONS = {"NewBodyFeatureOperation": "new_body", "JoinFeatureOperation": "join",
                    "CutFeatureOperation": "cut", "IntersectFeatureOperation": "intersect"}
@@ -130,16 +130,6 @@ def adapt(doc: dict, unit: str | None = None) -> Adapted:
                               "operations": _operations(source["parts"], ("source", "operations"),
                                                         ("source", "parts"), origin)}
     return Adapted(document, origin)
-
-
-def from_text2cad(doc: dict, unit: str | None = None) -> dict:
-    """The operations-model form of a Text2CAD document (see the module doc); it must be schema-valid."""
-    from postprocess.cad_json import schema_errors
-
-    errors = schema_errors(doc, "cad")
-    if errors:
-        raise ValueError(f"not a valid Text2CAD document: {errors[0]}")
-    return adapt(doc, unit).document
 
 
 def _operations(parts: dict, at: Path, user_at: Path, origin: dict[Path, Path]) -> list[dict]:

@@ -6,28 +6,20 @@ from pathlib import Path
 
 import click
 
-from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, RejectedInput
+from fiche_vlm.cli.options import FOLDER, IN_FILE, data_root_option, long_side_option, out_option
 
 SHOWN_REJECTS = 20
 
-_in_file = click.Path(exists=True, dir_okay=False, path_type=Path)
-_out_file = click.Path(dir_okay=False, path_type=Path)
-_dir = click.Path(file_okay=False, path_type=Path)
 
 _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the whole input (write nothing, exit 1) if any line is rejected.")
-_dataset_dir_option = click.option("--dataset-dir", type=_dir, default=Path("dataset_info"), show_default=True,
+_dataset_dir_option = click.option("--dataset-dir", type=FOLDER, default=Path("dataset_info"), show_default=True,
                                    help="Folder of the dataset_info.json to register in (LLaMA-Factory's dataset_dir).")
 _name_option = click.option("--name", required=True, help="Dataset name to register.")
-_data_root_option = click.option("--data-root", type=_dir, default=None,
-                                 help="Image paths must stay inside it. Default: SRC's folder.")
+_data_root_option = data_root_option("Image paths must stay inside it. Default: SRC's folder.")
 _keep_images_option = click.option("--keep-images", is_flag=True,
                                    help="Point at the original images instead (they must be fitted already).")
-
-
-def _long_side_option(help: str) -> Callable:
-    return click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True, help=help)
 
 
 def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
@@ -56,18 +48,18 @@ def convert() -> None:
 
 
 @convert.command("fiche")
-@click.argument("src", type=_in_file)
-@click.option("--out", required=True, type=_out_file, help="sharegpt file to write (.json or .jsonl).")
+@click.argument("src", type=IN_FILE)
+@out_option("sharegpt file to write (.json or .jsonl).")
 @_dataset_dir_option
 @_name_option
-@_long_side_option("Band (px) for the long side of the fitted views; both sides become multiples of 28.")
+@long_side_option("Band (px) for the long side of the fitted views; both sides become multiples of 28.")
 @_data_root_option
 @_strict_option
 def convert_fiche(src: Path, out: Path, dataset_dir: Path, name: str, long_side: tuple[int, int],
                   data_root: Path | None, strict: bool) -> None:
     """Fiche JSONL → sharegpt multimodal (views fitted to the 28-px grid once, canonical JSON answer).
 
-    Example: fiche convert fiche data/fiches.jsonl --out dataset_info/fiches.json --name fiches --long-side 224 224 --strict
+    Example: fiche convert fiche data/fiches.jsonl -o dataset_info/fiches.json --name fiches --long-side 224 224 --strict
     """
     from converters.fiche import convert_fiches
 
@@ -77,8 +69,8 @@ def convert_fiche(src: Path, out: Path, dataset_dir: Path, name: str, long_side:
 
 @convert.command("views")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=_out_file, help="Fiche JSONL to write; views go to <out stem>.images/.")
-@_long_side_option("Band (px) for the long side of the fitted views.")
+@out_option("Fiche JSONL to write; views go to <out stem>.images/.")
+@long_side_option("Band (px) for the long side of the fitted views.")
 @click.option("--ocr/--no-ocr", default=False, show_default=True, help="Fill context_text with the views' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
 @_strict_option
@@ -86,7 +78,7 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
                           strict: bool) -> None:
     """Folder of views (pump_a.png, pump_b.jpg, valve_1.png …) → fiche JSONL skeleton, one line per fiche.
 
-    Example: fiche convert views photos/ --out data/new_fiches.jsonl --ocr
+    Example: fiche convert views photos/ -o data/new_fiches.jsonl --ocr
     """
     from converters.views import convert_views
 
@@ -96,19 +88,19 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 
 @convert.command("pdf")
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=_out_file, help="Fiche JSONL to write; pages go to <out stem>.images/.")
+@out_option("Fiche JSONL to write; pages go to <out stem>.images/.")
 @click.option("--split", is_flag=True, help="Cut landscape (double) pages into left and right halves.")
 @click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per PDF.")
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
 @click.option("--dpi", default=200, show_default=True, help="Rendering resolution (OCR reads this, views are fitted).")
-@_long_side_option("Band (px) for the long side of the fitted pages.")
+@long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
                         long_side: tuple[int, int], strict: bool) -> None:
     """PDF (or folder of PDFs) → PNG pages (pdf2image) + OCR (tesseract fra+eng) → fiche JSONL skeleton.
 
-    Example: fiche convert pdf data/pdf/support_moteur.pdf --out data/pdf_fiches.jsonl --split
+    Example: fiche convert pdf data/pdf/support_moteur.pdf -o data/pdf_fiches.jsonl --split
     """
     from converters.pdf_ocr import convert_pdfs
 
@@ -117,14 +109,13 @@ def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: 
 
 
 @convert.command("qa")
-@click.argument("src", type=_in_file)
-@click.option("--out", required=True, type=_out_file,
-              help="Base sharegpt path: <stem>_train and <stem>_val files are written beside it.")
+@click.argument("src", type=IN_FILE)
+@out_option("Base sharegpt path: <stem>_train and <stem>_val files are written beside it.")
 @_dataset_dir_option
 @click.option("--name", required=True, help="Datasets <name>_train and <name>_val are registered.")
 @click.option("--val-ratio", default=0.1, show_default=True, help="Share of pages (not lines) sent to val.")
 @click.option("--seed", default="fiche-vlm", show_default=True, help="Salt of the page hash that decides the split.")
-@_long_side_option("Fit each page image once to this band (28-px grid).")
+@long_side_option("Fit each page image once to this band (28-px grid).")
 @_keep_images_option
 @_data_root_option
 @_strict_option
@@ -132,7 +123,7 @@ def convert_qa_command(src: Path, out: Path, dataset_dir: Path, name: str, val_r
                        long_side: tuple[int, int], keep_images: bool, data_root: Path | None, strict: bool) -> None:
     """Service-manual Q&A JSONL → sharegpt multimodal train/val, split by page_id (no page in both).
 
-    Example: fiche convert qa data/qa/manual_qa.jsonl --out dataset_info/manual_qa.json --name manual_qa
+    Example: fiche convert qa data/qa/manual_qa.jsonl -o dataset_info/manual_qa.json --name manual_qa
     """
     from converters.qa import convert_qa
 
@@ -142,15 +133,15 @@ def convert_qa_command(src: Path, out: Path, dataset_dir: Path, name: str, val_r
 
 
 @convert.command("text2cad")
-@click.argument("src", type=_in_file)
-@click.option("--out", required=True, type=_out_file, help="sharegpt file to write.")
+@click.argument("src", type=IN_FILE)
+@out_option("sharegpt file to write.")
 @_dataset_dir_option
 @_name_option
 @_strict_option
 def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str, strict: bool) -> None:
     """Instruction text + Fusion 360 CAD JSON → sharegpt text-only, target numbers canonicalised (1e-6, no exponent).
 
-    Example: fiche convert text2cad data/text2cad/text2cad.jsonl --out dataset_info/text2cad.json --name text2cad
+    Example: fiche convert text2cad data/text2cad/text2cad.jsonl -o dataset_info/text2cad.json --name text2cad
     """
     from converters.cad_json import convert_text2cad
 
@@ -158,11 +149,11 @@ def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str,
 
 
 @convert.command("cadquery")
-@click.argument("src", type=_in_file)
-@click.option("--out", required=True, type=_out_file, help="sharegpt file to write.")
+@click.argument("src", type=IN_FILE)
+@out_option("sharegpt file to write.")
 @_dataset_dir_option
 @_name_option
-@_long_side_option("Fit each image once to this band (28-px grid).")
+@long_side_option("Fit each image once to this band (28-px grid).")
 @_keep_images_option
 @_data_root_option
 @_strict_option
@@ -170,7 +161,7 @@ def convert_cadquery_command(src: Path, out: Path, dataset_dir: Path, name: str,
                              keep_images: bool, data_root: Path | None, strict: bool) -> None:
     """Image + CadQuery code → sharegpt multimodal with the prompt «Generate CADQuery code:».
 
-    Example: fiche convert cadquery data/cadquery/cadquery.jsonl --out dataset_info/cadquery.json --name cadquery
+    Example: fiche convert cadquery data/cadquery/cadquery.jsonl -o dataset_info/cadquery.json --name cadquery
     """
     from converters.cadquery import convert_cadquery
 
@@ -180,8 +171,8 @@ def convert_cadquery_command(src: Path, out: Path, dataset_dir: Path, name: str,
 
 
 @click.command("validate")
-@click.argument("file", type=_in_file)
-@click.option("--data-root", type=_dir, default=None, help="Image paths must stay inside it. Default: FILE's folder.")
+@click.argument("file", type=IN_FILE)
+@data_root_option("Image paths must stay inside it. Default: FILE's folder.")
 def validate(file: Path, data_root: Path | None) -> None:
     """Check a fiche JSONL: lines parse, images exist and open, outputs (when present) match the schema.
 

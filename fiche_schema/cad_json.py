@@ -2,9 +2,9 @@
 
 Two forms are read; errors always name paths in the form the document is in:
 - Text2CAD's layout, the users' format and the training target (`{"parts": {"part_1": …}}`, schema
-  `cad.schema.json`, conventions in `postprocess/text2cad.py`);
+  `cad.schema.json`, conventions in `fiche_schema/text2cad.py`);
 - the project's operations model (`{"version", "units", "operations": […]}`, schema `cad_operations.schema.json`),
-  which `postprocess.text2cad.from_text2cad` maps Text2CAD documents onto. A document is read as Text2CAD
+  which `from_text2cad` maps Text2CAD documents onto. A document is read as Text2CAD
   unless it has `operations` and no `parts`.
 
 The schemas fix the shapes. This module adds the checks a schema cannot express, stated on the operations model
@@ -38,12 +38,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from postprocess.canonical import canonical_number, dumps_plain
-from postprocess.fast_schema import ecma_regex
-from postprocess.schema import load_schema
-from postprocess.text2cad import adapt, by_number, is_text2cad, numbering_errors
-from postprocess.units import MM_PER_UNIT, to_mm
-from postprocess.validate import MAX_ERRORS, json_path, json_schema_validator
+from fiche_schema import load_schema
+from fiche_schema.canonical import canonical_number, dumps_plain
+from fiche_schema.text2cad import adapt, by_number, is_text2cad, numbering_errors
+from fiche_schema.units import MM_PER_UNIT, to_mm
+from fiche_schema.validate import MAX_ERRORS, ecma_regex, json_path, json_schema_validator
 
 TEXT2CAD, OPERATIONS = "cad", "cad_operations"  # schema names
 LENGTH_DEFS = frozenset({"length", "positive_length", "nonnegative_length"})
@@ -372,3 +371,11 @@ def scientific_notation_numbers(text: str) -> list[str]:
 
     json.loads(text, parse_float=record)
     return found
+
+
+def from_text2cad(doc: dict, unit: str | None = None) -> dict:
+    """The operations-model form of a Text2CAD document (see the module doc); it must be schema-valid."""
+    errors = schema_errors(doc, "cad")
+    if errors:
+        raise ValueError(f"not a valid Text2CAD document: {errors[0]}")
+    return adapt(doc, unit).document

@@ -5,9 +5,16 @@ from pathlib import Path
 
 import click
 
-from converters.images import DEFAULT_LONG_SIDE
 from eval.loading import TASKS
-from fiche_vlm import DEFAULT_API_KEY_ENV
+from fiche_vlm.cli.options import (
+    IN_FILE,
+    data_root_option,
+    endpoint_options,
+    long_side_option,
+    out_option,
+    pick_data_root,
+    request_options,
+)
 
 _TASK = click.option("--task", type=click.Choice(TASKS), default="fiche", show_default=True,
                      help="What the predictions answer: fiches, text→CAD JSON, image→CadQuery, or manual Q&A.")
@@ -53,11 +60,10 @@ def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: P
 
 
 @click.command("score")
-@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--gold", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.argument("predictions", type=IN_FILE)
+@click.option("--gold", required=True, type=IN_FILE,
               help="Gold set: fiche JSONL (id, output) or sharegpt (id, last assistant turn), JSON array or JSONL.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for report.md, report.html, metrics.json and the plots.")
+@out_option("Folder for report.md, report.html, metrics.json and the plots.", folder=True)
 @_TASK
 @_TRAIN_LOG
 @click.option("--judge-url", help="Q&A only: OpenAI-compatible base URL of an LLM judge (off when not given).")
@@ -68,7 +74,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
                   judge_url: str | None, judge_model: str | None, judge_api_key_env: str) -> None:
     """Score PREDICTIONS (predictions.jsonl) against a gold set and write the report.
 
-    Example: fiche score outputs/demo/predictions.jsonl --gold data/fiches.jsonl --out outputs/demo/report
+    Example: fiche score outputs/demo/predictions.jsonl --gold data/fiches.jsonl -o outputs/demo/report
     """
     options = {}
     if judge_url or judge_model:
@@ -81,41 +87,35 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 
 
 @click.command("eval")
-@click.argument("valset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--model", required=True, help="Served model name.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for predictions.jsonl (appended, resumed) and the report.")
-@click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
-              help="Environment variable holding the endpoint's API key.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="Requests in flight.")
+@click.argument("valset", type=IN_FILE)
+@out_option("Folder for predictions.jsonl (appended, resumed) and the report.", folder=True)
+@endpoint_options
+@request_options
 @_TASK
 @_TRAIN_LOG
-@click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder the valset's image paths are relative to (a sharegpt file's dataset_dir). "
-                   "Default: the valset's folder.")
-@click.option("--long-side", nargs=2, type=int, metavar="LO HI", default=DEFAULT_LONG_SIDE, show_default=True,
-              help="Long-side band of the image resize, as used for training (e.g. 224 224).")
-@click.option("--max-tokens", default=1024, show_default=True, type=click.IntRange(min=1),
-              help="Answer length cap; a cut answer is an error, not a result.")
-def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env: str, concurrency: int, task: str,
-                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int],
-                 max_tokens: int) -> None:
+@data_root_option("Folder the valset's image paths are read from (a sharegpt file's dataset_dir). "
+                  "Default: the valset's folder.", media_dir_alias=True)
+@long_side_option("Long-side band of the image resize, as used for training (e.g. 224 224).")
+def eval_command(valset: Path, out: Path, base_url: str, model: str | None, api_key_env: str, concurrency: int,
+                 max_tokens: int, timeout: float, retries: int, task: str, train_log: Path | None,
+                 data_root: Path | None, media_dir: Path | None, long_side: tuple[int, int]) -> None:
     """Query an endpoint on VALSET (any converter's output, or a fiche JSONL), then score and report.
 
     Predictions are appended to OUT/predictions.jsonl as they finish; rerunning resumes where it stopped.
 
-    Example: fiche eval data/fiches.jsonl --base-url http://127.0.0.1:8000/v1 --model fiche --out outputs/eval
+    Example: fiche eval data/fiches.jsonl --base-url http://127.0.0.1:8000/v1 --model fiche -o outputs/eval
     """
-    from eval.runner import predict_valset
+    from fiche_io.retry import RetryPolicy
+    from fiche_vlm.evaluate import predict_valset
     from fiche_vlm.predict import AuthRejected
     from fiche_vlm.predict import InputError as PredictInputError
 
     out.mkdir(parents=True, exist_ok=True)
     try:
         predictions = predict_valset(valset, out / "predictions.jsonl", base_url=base_url, model=model, task=task,
-                                     api_key_env=api_key_env, concurrency=concurrency, media_dir=media_dir,
-                                     long_side=long_side, max_tokens=max_tokens)
+                                     api_key_env=api_key_env, concurrency=concurrency,
+                                     data_root=pick_data_root(data_root, media_dir), long_side=long_side,
+                                     max_tokens=max_tokens, timeout=timeout, retry=RetryPolicy(attempts=retries))
     except (PredictInputError, AuthRejected, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
     _run_score(predictions, valset, out, task, train_log)

@@ -3,7 +3,7 @@
 xgrammar writes object keys in the schema's `properties` order and, with `disable_any_whitespace`, no spaces,
 so the training text must be exactly that: keys in schema order, compact separators, `ensure_ascii=False`.
 Numbers are rounded to 1e-6 and never written with an exponent (json.dumps writes 1e-05): `dumps_plain` is the
-one writer of canonical JSON text in the project (fiches here, CAD JSON in `postprocess.cad_json`, the text →
+one writer of canonical JSON text in the project (fiches here, CAD JSON in `fiche_schema.cad_json`, the text →
 CAD converter's targets).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from postprocess.schema import load_schema
+from fiche_schema import load_schema
 
 
 def _resolve(node: dict, root: dict) -> dict:

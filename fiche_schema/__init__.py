@@ -12,3 +12,6 @@ SCHEMA_DIR = Path(__file__).parent
 def load_schema(name: str = "fiche") -> dict:
     """The schema `<name>.schema.json`; cached, so callers must not mutate it."""
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+IMAGE_TOKEN = "<image>"  # LLaMA-Factory's IMAGE_PLACEHOLDER: one per view, in the user turn of a sharegpt record

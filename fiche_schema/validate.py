@@ -1,31 +1,70 @@
 """Schema validation of model outputs: human-readable errors with JSON paths; an empty list means valid.
 
-Each validator is built once per schema: jsonschema's Draft202012Validator (the reference, and the source of
-every message) plus the fast yes/no check of `postprocess.fast_schema`, which answers for the common valid case.
-Both read `pattern` (and `patternProperties`) as ECMA-262 regexes, as JSON Schema defines them: see
-`EcmaDraft202012Validator`.
+Each validator is built once per schema: jsonschema-rs answers yes or no (about 250,000 fiches/s on one core,
+`benchmarks/validate_bench.py`), and jsonschema's Draft202012Validator writes the messages when the answer is no.
+Both read `pattern` (and `patternProperties`) as ECMA-262 regexes, as JSON Schema defines them: jsonschema-rs
+natively, jsonschema through `EcmaDraft202012Validator`.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from postprocess.fast_schema import ANNOTATIONS, UnsupportedSchema, compile_check, ecma_regex
-from postprocess.schema import load_schema
+from fiche_schema import load_schema
 
 MAX_ERRORS = 20
+
+_ECMA_ANY = "[^\\n\\r\\u2028\\u2029]"  # ECMA's `.`: anything but a line terminator
+
+
+@cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` compiled so that `.search` answers as ECMA-262 would: `$` → `\\Z`, `.` → no line terminator,
+    `[]` → nothing, `[^]` → anything. (Other differences, such as Unicode `\\d` in Python, stay.)"""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            # ECMA's "[]" matches nothing and "[^]" anything; Python would read that "]" as a literal
+            for ecma, python in (("[]", "(?!)"), ("[^]", "[\\s\\S]")):
+                if pattern.startswith(ecma, index):
+                    out.append(python)
+                    index += len(ecma)
+                    break
+            else:
+                in_class = True
+                out.append(char)
+                index += 1
+            continue
+        elif char == "$":
+            char = "\\Z"
+        elif char == ".":
+            char = _ECMA_ANY
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
 
 
 # jsonschema matches `pattern` and `patternProperties` with Python's re.search, whose `$` also matches before a
 # final newline: "Pompe\n" passed "^...$", and a key "part_1\n" passed "^part_[1-9][0-9]*$". These three
-# keywords are the ones that read patterns; here they use `ecma_regex`, as the fast check does.
+# keywords are the ones that read patterns; here they use `ecma_regex`, as jsonschema-rs does natively.
 def _pattern(validator, pattern: str, instance: Any, schema: dict):
     if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
@@ -106,40 +145,31 @@ def non_finite_numbers(value: Any, path: tuple = ()) -> list[str]:
 
 @dataclass(frozen=True)
 class SchemaValidator:
-    """A compiled schema: `errors(obj)` lists problems, `is_valid(obj)` answers fast.
-
-    When the root is a plain object schema, `parts` holds a fast check and a jsonschema validator per property
-    and `shell` checks the root alone (type, required, additional properties), so an invalid fiche costs
-    jsonschema only for the fields that failed.
-    """
+    """A compiled schema: `is_valid(obj)` answers fast (jsonschema-rs), `errors(obj)` lists the problems, each
+    starting with its JSON path (jsonschema, only when the fast answer is no)."""
 
     reference: Draft202012Validator
-    fast: Callable[[Any], bool] | None
-    shell: Draft202012Validator | None = None
-    parts: dict[str, tuple[Callable[[Any], bool], Draft202012Validator]] | None = None
+    fast: Callable[[Any], bool]
 
     def is_valid(self, obj: Any) -> bool:
-        if self.fast is not None:
-            return self.fast(obj)
-        return self.reference.is_valid(obj) and not non_finite_numbers(obj)
-
-    def _located_errors(self, obj: Any) -> list[tuple[tuple, ValidationError]]:
-        if self.parts is None or self.shell is None or not isinstance(obj, dict):
-            return [(tuple(error.absolute_path), error) for error in self.reference.iter_errors(obj)]
-        located = [(tuple(error.absolute_path), error) for error in self.shell.iter_errors(obj)]
-        for key, (check, validator) in self.parts.items():
-            if key in obj and not check(obj[key]):
-                located += [((key, *error.absolute_path), error) for error in validator.iter_errors(obj[key])]
-        return located
+        return self.fast(obj) and not non_finite_numbers(obj)
 
     def errors(self, obj: Any) -> list[str]:
-        if self.fast is not None and self.fast(obj):
+        if self.is_valid(obj):
             return []
-        found = sorted(self._located_errors(obj), key=lambda item: (_path_order(item[0]), item[1].validator))
+        found = sorted(((tuple(error.absolute_path), error) for error in self.reference.iter_errors(obj)),
+                       key=lambda item: (_path_order(item[0]), item[1].validator))
         messages = [*non_finite_numbers(obj), *(_message(error, path) for path, error in found[:MAX_ERRORS])]
         if len(found) > MAX_ERRORS:
             messages.append(f"... and {len(found) - MAX_ERRORS} more error(s)")
         return messages
+
+
+def compile_schema(schema: dict) -> SchemaValidator:
+    """A SchemaValidator for any draft 2020-12 schema (SchemaError when it is not one)."""
+    Draft202012Validator.check_schema(schema)
+    fast = jsonschema_rs.Draft202012Validator(schema).is_valid
+    return SchemaValidator(json_schema_validator(inline_local_refs(schema)), fast)
 
 
 def inline_local_refs(schema: dict) -> dict:
@@ -167,47 +197,10 @@ def inline_local_refs(schema: dict) -> dict:
         return schema
 
 
-def _split_by_property(schema: dict, inlined: dict) -> tuple[Draft202012Validator, dict] | None:
-    """The root-only validator and per-property (fast check, validator) pairs, when the root allows the split."""
-    root_keywords = {"type", "properties", "required", "additionalProperties"} | ANNOTATIONS
-    if set(schema) - root_keywords or not isinstance(schema.get("additionalProperties", True), bool):
-        return None
-    defs = schema.get("$defs", {})
-    shell = json_schema_validator({**{k: v for k, v in inlined.items() if k not in ("properties", "$defs")},
-                                  "properties": {key: True for key in schema.get("properties", {})}})
-    parts = {}
-    for key, sub in schema.get("properties", {}).items():
-        own = inlined["properties"][key] if inlined is not schema else {"$defs": defs, **sub}
-        try:
-            parts[key] = (compile_check({"$defs": defs, **sub}), json_schema_validator(own))
-        except UnsupportedSchema:
-            return None
-    return shell, parts
-
-
 @cache
 def schema_validator(name: str = "fiche") -> SchemaValidator:
-    """The validator for `postprocess/schema/<name>.schema.json`, built on first use."""
-    schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
-    inlined = inline_local_refs(schema)
-    try:
-        fast = compile_check(schema)
-    except UnsupportedSchema:
-        return SchemaValidator(json_schema_validator(inlined), None)  # jsonschema alone: slower but exact
-    split = _split_by_property(schema, inlined)
-    shell, parts = split if split is not None else (None, None)
-    return SchemaValidator(json_schema_validator(inlined), fast, shell, parts)
-
-
-def schema_check(name: str) -> Callable[[Any], list[str]]:
-    """The errors function for answers under `postprocess/schema/<name>.schema.json`. For `cad` it is
-    `validate_cad`, which also checks what the schema cannot: operation order, references, frames and units."""
-    if name == "cad":
-        from postprocess.cad_json import validate_cad  # cad_json builds on this module
-
-        return validate_cad
-    return schema_validator(name).errors
+    """The validator for `fiche_schema/<name>.schema.json`, built on first use."""
+    return compile_schema(load_schema(name))
 
 
 def validate_fiche(obj: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""The `fiche` command: a thin click group over the packages' own command modules.
+"""The `fiche` command: a click group over the command modules, which only parse options and call the library.
 
 Each listed module exposes `COMMANDS`, a list of click commands, and imports heavy libraries (torch,
 transformers) inside the commands, so `fiche --help` stays fast.
@@ -10,14 +10,14 @@ import importlib
 import click
 
 COMMAND_MODULES = (
-    "fiche_vlm.commands",
+    "fiche_vlm.cli.demo",
     "fiche_vlm.samples",
-    "converters.cli",
+    "fiche_vlm.cli.convert",
     "fiche_vlm.serve",
-    "fiche_vlm.predict",
+    "fiche_vlm.cli.predict",
     "fiche_vlm.pixels",
-    "eval.cli",
-    "postprocess.cli",
+    "fiche_vlm.cli.evaluate",
+    "fiche_vlm.cli.postprocess",
 )
 
 

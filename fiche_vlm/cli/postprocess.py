@@ -7,33 +7,37 @@ from pathlib import Path
 
 import click
 
+from fiche_io.jsonl import describe_source
+from fiche_vlm.cli.options import IN_FILE, out_option, schema_option
 from postprocess.render import RENDER_CHOICES
 
-SCHEMAS = ("fiche", "cad", "none")
 
+def _json_check(schema: str) -> object:
+    """The errors function for a JSON answer under --schema; free text has no JSON to extract."""
+    from fiche_vlm.predict import FREE_TEXT, InputError, load_answer_schema
 
-def _errors_for(obj: object, schema: str) -> list[str]:
-    if schema == "none":
-        return []
-    from postprocess.validate import schema_check
-
-    return schema_check(schema)(obj)
+    if schema == FREE_TEXT:
+        raise click.BadParameter("free text holds no JSON object to extract or repair", param_hint="--schema")
+    try:
+        _, check = load_answer_schema(schema)
+    except InputError as error:
+        raise click.BadParameter(str(error), param_hint="--schema") from None
+    return check or (lambda obj: [])
 
 
 def _canonical(obj: dict, schema: str) -> str:
     if schema == "cad":
-        from postprocess.cad_json import cad_text
+        from fiche_schema.cad_json import cad_text
 
         return cad_text(obj)
-    from postprocess.canonical import canonical_text
+    from fiche_schema.canonical import canonical_text
 
     return canonical_text(obj) if schema == "fiche" else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 @click.command("extract")
-@click.argument("reply", type=click.File("r", encoding="utf-8"), default="-")
-@click.option("--schema", type=click.Choice(SCHEMAS), default="fiche", show_default=True,
-              help="Validate the object against this schema ('none': extract only).")
+@click.argument("reply", type=click.File("rb"), default="-")
+@schema_option()
 def extract(reply, schema: str) -> None:
     """Pull the JSON object out of one model reply (file or stdin), print it canonical, list repairs on stderr.
 
@@ -43,79 +47,85 @@ def extract(reply, schema: str) -> None:
     """
     from postprocess.extract import extract_json
 
-    extracted = extract_json(reply.read())
+    check = _json_check(schema)
+    data = reply.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        click.echo(f"{describe_source(reply.name)}: not valid UTF-8 (byte 0x{data[error.start]:02x} at offset "
+                   f"{error.start}); nothing extracted", err=True)
+        sys.exit(1)
+    extracted = extract_json(text)
     for repair in extracted.repairs:
         click.echo(f"repair: {repair}", err=True)
     if extracted.error is not None:
-        click.echo(f"{reply.name}: {extracted.error}", err=True)
+        click.echo(f"{describe_source(reply.name)}: {extracted.error}", err=True)
         sys.exit(1)
-    errors = _errors_for(extracted.value, schema)
+    errors = check(extracted.value)
     click.echo(_canonical(extracted.value, schema) if not errors else
                json.dumps(extracted.value, ensure_ascii=False, separators=(",", ":")))
     for error in errors:
-        click.echo(f"{reply.name}: {error}", err=True)
+        click.echo(f"{describe_source(reply.name)}: {error}", err=True)
     sys.exit(1 if errors else 0)
 
 
 @click.command("repair")
-@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the re-read predictions.jsonl.")
-@click.option("--schema", type=click.Choice(SCHEMAS), default="fiche", show_default=True)
+@click.argument("predictions", type=IN_FILE)
+@out_option("Where to write the re-read predictions.jsonl.")
+@schema_option()
 def repair(predictions: Path, out: Path, schema: str) -> None:
     """Re-read every `raw` answer of a predictions.jsonl with repairs, re-validate, write the result.
 
     Each line keeps its fields; `json`, `valid` and `errors` are recomputed and `repairs` lists what was changed.
     A `length` finish stays an error even when the truncated JSON could be closed.
 
-    Example: fiche repair outputs/run/predictions.jsonl --out outputs/run/predictions.repaired.jsonl
+    Example: fiche repair outputs/run/predictions.jsonl -o outputs/run/predictions.repaired.jsonl
     """
     from postprocess.repair import repair_predictions
 
-    counts = repair_predictions(predictions, out, lambda obj: _errors_for(obj, schema),
+    counts = repair_predictions(predictions, out, _json_check(schema),
                                 lambda obj: json.loads(_canonical(obj, schema)))
     click.echo(f"{counts['read']} read: {counts['valid']} valid, {counts['invalid']} invalid "
                f"({counts['repaired']} repaired, {counts['unreadable']} unreadable lines) -> {out}")
 
 
 @click.command("cad-check")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write each valid document's canonical text here, as <name>.json.")
+@click.argument("files", nargs=-1, required=True, type=IN_FILE)
+@out_option("Folder to write each valid document's canonical text into, as <name>.json.", folder=True, required=False)
 @click.option("--mm", is_flag=True, help="Normalise lengths to mm (originals kept under `source`) before writing.")
 @click.option("--unit", type=click.Choice(["mm", "cm", "m", "in"]),
               help="The length unit of documents that declare none (Text2CAD's), needed by --mm.")
-def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str | None) -> None:
+def cad_check(files: tuple[Path, ...], out: Path | None, mm: bool, unit: str | None) -> None:
     """Check CAD JSON documents (.json, or .jsonl with one per line): schema, order, frames, units, numbers.
 
     Prints FILE:LINE: PATH: PROBLEM for each problem; exits 1 if any.
 
-    Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm --out outputs/cad
+    Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm -o outputs/cad
     """
-    from postprocess.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
-    from postprocess.files import atomic_write_text, safe_file_stem
+    from fiche_io.files import atomic_write_text, safe_file_stem
+    from fiche_io.jsonl import iter_jsonl, parse_line
+    from fiche_schema.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
 
     problems = checked = 0
     for path in files:
-        text = path.read_text(encoding="utf-8")
-        lines = list(enumerate(text.splitlines(), 1)) if path.suffix == ".jsonl" else [(1, text)]
-        for number, line in lines:
-            if not line.strip():
-                continue
+        if path.suffix == ".jsonl":
+            lines = list(iter_jsonl(path))
+        else:
+            lines = [parse_line(1, path.read_bytes().decode("utf-8-sig", errors="surrogateescape"))]
+        for line in lines:
             checked += 1
-            where = f"{path}:{number}"
-            try:
-                errors = [f"$: number {token} uses scientific notation" for token in scientific_notation_numbers(line)]
-                document = json.loads(line)
-            except json.JSONDecodeError as error:
-                click.echo(f"{where}: not JSON ({error.msg} at line {error.lineno}, column {error.colno})")
+            where = line.where(path)
+            if line.error is not None:
+                click.echo(f"{where}: {line.error.problem}")
                 problems += 1
                 continue
+            document = line.value
+            errors = [f"$: number {token} uses scientific notation" for token in scientific_notation_numbers(line.raw)]
             errors += validate_cad(document)
             for error in errors:
                 click.echo(f"{where}: {error}")
             problems += bool(errors)
-            if out_dir is None or errors:
+            if out is None or errors:
                 continue
             try:
                 written = normalise_to_mm(document, unit=unit) if mm else document
@@ -123,25 +133,25 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
                 click.echo(f"{where}: {error}")
                 problems += 1
                 continue
-            out_dir.mkdir(parents=True, exist_ok=True)
-            stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{number}")
-            atomic_write_text(out_dir / f"{stem}.json", cad_text(written) + "\n")
+            stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{line.number}")
+            atomic_write_text(out / f"{stem}.json", cad_text(written) + "\n")
     click.echo(f"{checked} document(s) checked, {problems} with problems", err=True)
     sys.exit(1 if problems else 0)
 
 
 @click.command("scad")
-@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("predictions", type=IN_FILE)
+@out_option("Folder for <id>.scad (+ .stl/.png) and index.json.", folder=True)
 @click.option("--render", type=click.Choice(RENDER_CHOICES), default="stl", show_default=True,
               help="Render each .scad with the openscad command-line tool (PNG under xvfb-run when headless).")
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds per openscad run.")
-def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> None:
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds per openscad run.")
+def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
     """One OpenSCAD envelope per valid fiche of a predictions.jsonl; others are listed with the reason.
 
     Writes OUT/<id>.scad (+ .stl/.png) and OUT/index.json. Exits 1 if a render failed.
 
-    Example: fiche scad outputs/run/predictions.jsonl --out outputs/run/scad --render stl
+    Example: fiche scad outputs/run/predictions.jsonl -o outputs/run/scad --render stl
     """
     from rich.progress import Progress
 
@@ -149,7 +159,7 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
 
     with Progress(transient=True) as progress:
         task = progress.add_task("OpenSCAD", total=None)
-        report = predictions_to_scad(predictions, out_dir, render, timeout_s,
+        report = predictions_to_scad(predictions, out, render, timeout_s,
                                      progress=lambda: progress.advance(task))
     for entry in report.skipped:
         click.echo(f"skipped {entry.id!r}: {entry.skipped}", err=True)
@@ -157,37 +167,38 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
         click.echo(f"render failed for {entry.id!r}: {error}", err=True)
     rendered = sum(1 for entry in report.entries for r in entry.renders.values() if r["ok"])
     click.echo(f"{len(report.entries)} line(s): {len(report.written)} .scad written, {len(report.skipped)} skipped, "
-               f"{rendered} render(s) ok, {len(report.render_failures)} failed -> {out_dir}")
+               f"{rendered} render(s) ok, {len(report.render_failures)} failed -> {out}")
     sys.exit(1 if report.render_failures else 0)
 
 
 @click.command("cadquery-run")
 @click.argument("code_files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Wall-clock seconds per file.")
-@click.option("--memory-mb", default=2048, show_default=True, help="Address-space limit (cadquery maps ~1.2 GB).")
-def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, memory_mb: int) -> None:
+                type=IN_FILE)
+@out_option("Folder for <name>.stl/.step per solid and results.jsonl.", folder=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Wall-clock seconds per file.")
+@click.option("--memory-mb", type=click.IntRange(min=64), default=2048, show_default=True, help="Address-space limit (cadquery maps ~1.2 GB).")
+def cadquery_run(code_files: tuple[Path, ...], out: Path, timeout_s: float, memory_mb: int) -> None:
     """Run generated CadQuery files in the sandbox; report syntax valid / runs / solid for each.
 
     The code must leave its shape in a variable named `result`. Writes OUT/<name>.stl and .step for solids,
     and OUT/results.jsonl. Exits 1 if any file gives no solid.
 
-    Example: fiche cadquery-run outputs/run/code/*.py --out outputs/run/cadquery
+    Example: fiche cadquery-run outputs/run/code/*.py -o outputs/run/cadquery
     """
     from rich.console import Console
     from rich.table import Table
 
-    from converters.sharegpt import dumps_jsonl
+    from fiche_io.files import atomic_write_text
+    from fiche_io.jsonl import dumps_jsonl
     from postprocess.cadquery_sandbox import run_cadquery
-    from postprocess.files import atomic_write_text
 
     table = Table("file", "syntax", "runs", "solid", "volume", "error")
     records = []
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:
         for path in code_files:
             status.update(f"running {path}")
-            result = run_cadquery(path.read_text(encoding="utf-8"), out_dir, timeout_s, memory_mb, name=path.stem)
+            result = run_cadquery(path.read_text(encoding="utf-8"), out, timeout_s, memory_mb, name=path.stem)
             flags = ("yes" if flag else "no" for flag in (result.syntax_ok, result.ran, result.solid))
             table.add_row(str(path), *flags,
                           "" if result.volume is None else f"{result.volume:.6g}", result.error or "")
@@ -195,10 +206,10 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
                             "solid": result.solid, "stl": result.path and str(result.path),
                             "step": result.step_path and str(result.step_path), "volume": result.volume,
                             "error": result.error, "seconds": round(result.seconds, 3), "network": result.network})
-    atomic_write_text(out_dir / "results.jsonl", dumps_jsonl(records))
+    atomic_write_text(out / "results.jsonl", dumps_jsonl(records))
     Console().print(table)
     solids = sum(record["solid"] for record in records)
-    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out_dir}")
+    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out}")
     sys.exit(0 if solids == len(records) else 1)
 
 
