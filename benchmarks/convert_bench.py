@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from converters.qa import convert_qa
-from converters.sample_inputs import write_synthetic_qa
+from fiche_vlm.sample_inputs import write_synthetic_qa
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from converters.qa import convert_qa, split_pages
-from converters.sample_inputs import synthetic_qa_lines, write_synthetic_qa
+from fiche_vlm.sample_inputs import synthetic_qa_lines, write_synthetic_qa
 from fiche_io.jsonl import dumps_jsonl
 from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.cli.convert import convert

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.sample_inputs import write_all
+from fiche_vlm.sample_inputs import write_all
 from fiche_vlm import PROJECT_ROOT
 
 

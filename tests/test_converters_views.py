@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from converters.fiche import FICHE_INSTRUCTION
-from converters.sample_inputs import font
+from fiche_vlm.sample_inputs import font
 from converters.views import convert_views
 from fiche_vlm.cli.convert import convert, validate
 

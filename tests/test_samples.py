@@ -98,7 +98,7 @@ def test_gold_is_true_of_the_drawing(records: list[dict]) -> None:
 
 
 def test_parameters_drive_drawing_and_gold() -> None:
-    from fiche_vlm.samples import mounting_plate
+    from fiche_vlm.samples.parts import mounting_plate
 
     plate = mounting_plate(W=150, D=90, H=10, hole=11)
     gold = plate.gold()
@@ -110,7 +110,7 @@ def test_parameters_drive_drawing_and_gold() -> None:
 
 def test_fiche_samples_command_writes_the_sample(tmp_path: Path, sample_fiches: Path) -> None:
     out = tmp_path / "sample"
-    result = CliRunner().invoke(main, ["samples", str(out)])
+    result = CliRunner().invoke(main, ["samples", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "8 fiches, 17 views" in result.output
     assert (out / "fiches.jsonl").read_bytes() == sample_fiches.read_bytes()
@@ -121,6 +121,6 @@ def test_fiche_samples_command_writes_the_sample(tmp_path: Path, sample_fiches: 
 def test_fiche_samples_refuses_a_file_as_out_dir(tmp_path: Path) -> None:
     target = tmp_path / "not_a_dir"
     target.write_text("x")
-    result = CliRunner().invoke(main, ["samples", str(target)])
+    result = CliRunner().invoke(main, ["samples", "-o", str(target)])
     assert result.exit_code == 2
     assert "not_a_dir" in result.output and "is a file" in result.output

@@ -34,13 +34,13 @@ def test_chat_template_renders_the_prompt_llamafactory_trains_on(tiny_model_dir)
 def test_tiny_model_is_deterministic_and_kept_when_unchanged(tmp_path, sample_fiches):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
-        result = CliRunner().invoke(main, ["tiny-model", str(out), "--corpus", str(sample_fiches)])
+        result = CliRunner().invoke(main, ["tiny-model", "-o", str(out), "--corpus", str(sample_fiches)])
         assert result.exit_code == 0, result.output
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    CliRunner().invoke(main, ["tiny-model", str(first), "--corpus", str(sample_fiches)])
+    CliRunner().invoke(main, ["tiny-model", "-o", str(first), "--corpus", str(sample_fiches)])
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp  # same spec and corpus: not rebuilt
     config = json.loads((first / "config.json").read_text())
     assert config["architectures"] == ["Qwen2VLForConditionalGeneration"]

@@ -11,7 +11,7 @@ import click
 
 COMMAND_MODULES = (
     "fiche_vlm.cli.demo",
-    "fiche_vlm.samples",
+    "fiche_vlm.cli.samples",
     "fiche_vlm.cli.convert",
     "fiche_vlm.serve",
     "fiche_vlm.cli.predict",

@@ -92,3 +92,23 @@ def request_options(command: Callable) -> Callable:
     ]):
         command = option(command)
     return command
+
+
+def folder_out(default: str | None = None) -> Callable:
+    """-o/--out for a command that writes a folder, which also accepts the folder as its old positional OUT
+    argument for one release (with a deprecation message)."""
+    def decorate(command: Callable) -> Callable:
+        command = click.argument("old_out", required=False, type=FOLDER, metavar="[OUT]")(command)
+        return click.option("-o", "--out", "out", type=FOLDER, default=default, show_default=default is not None,
+                            help="Folder to write into.")(command)
+    return decorate
+
+
+def pick_out(out: Path | None, old_out: Path | None) -> Path:
+    if old_out is not None:
+        click.echo("warning: the positional OUT is deprecated and will be removed in the next release; use -o/--out",
+                   err=True)
+        return old_out
+    if out is None:
+        raise click.UsageError("missing option -o/--out")
+    return out

@@ -1,7 +1,7 @@
 """Generates the committed sample inputs of the converters (data/qa, data/text2cad, data/cadquery, data/pdf)
 and the synthetic Q&A set of the benchmark. Deterministic: running it again rewrites the same bytes.
 
-    python -m converters.sample_inputs            # rewrites the samples under data/
+    python -m fiche_vlm.sample_inputs            # rewrites the samples under data/
 """
 from __future__ import annotations
 
