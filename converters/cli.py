@@ -31,7 +31,8 @@ def _long_side_option(help: str) -> Callable:
 
 
 def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
-    """Run a converter; print counts and reject reasons; exit 1 in strict mode on rejects or when nothing was written."""
+    """Run a converter; print counts and reject reasons; exit 1 (having written nothing) in strict mode on
+    rejects, or when nothing could be converted."""
     try:
         report = convert()
     except RejectedInput as error:
@@ -44,9 +45,6 @@ def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
     if report.rejected > SHOWN_REJECTS:
         click.echo(f"… and {report.rejected - SHOWN_REJECTS} more in {report.rejects_path}", err=True)
     click.echo(report.summary())
-    if report.written == 0:
-        click.echo("error: nothing could be converted", err=True)
-        raise SystemExit(1)
     return report
 
 

@@ -92,7 +92,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
     root = Path(data_root) if data_root is not None else src.parent
     validator = json_schema_validator(load_schema("fiche"))
     images_dir = images_dir_for(out)
-    staged = StagedDir(images_dir, create_now=True)  # a run with no good fiche still empties the old views
+    staged = StagedDir(images_dir)
     report = ConvertReport(source=src)
     ids = UniqueIds()
 

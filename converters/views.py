@@ -55,6 +55,16 @@ def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str
     return {fiche: sorted(views.items(), key=lambda item: view_order(item[0])) for fiche, views in groups.items() if views}
 
 
+def reject_whole_fiche(report: ConvertReport, fiche_id: str, views: list[tuple[str, Path]],
+                       problems: dict[Path, str], writer: SkeletonWriter) -> None:
+    """Every file of `fiche_id` into the rejects: the unreadable ones with their reason, the others naming them."""
+    unreadable = ", ".join(path.name for path in problems)
+    for view, path in views:
+        writer.unstage(f"{fiche_id}_{view}.png")
+        problem = problems.get(path, f"fiche {fiche_id!r} rejected whole: its view(s) {unreadable} cannot be used")
+        report.rejects.append(Reject(str(path), None, "file", problem, path.name))
+
+
 def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_LONG_SIDE, ocr: bool = False,
                   ocr_lang: str = OCR_LANG, strict: bool = False, show_progress: bool = False) -> ConvertReport:
     """Write the fiche JSONL `out`: one line per fiche found in the folder `src`, views fitted to the 28-px
@@ -69,20 +79,19 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
         groups = group_views(src, report)
         lines = []
         for fiche_id, views in with_progress(list(groups.items()), f"fitting views in {src.name}", show_progress):
-            images, texts = [], []
+            images, problems = [], {}
             for view, path in views:
                 try:
                     image = open_image(path, path.name, "file")
-                    images.append(writer.save_view(image, f"{fiche_id}_{view}.png"))
+                    images.append((writer.save_view(image, f"{fiche_id}_{view}.png"), image))
                 except (RecordError, ValueError) as error:
-                    problem = error.problem if isinstance(error, RecordError) else str(error)
-                    report.rejects.append(Reject(str(path), None, "file", problem, path.name))
-                    continue
-                report.written += 1
-                if ocr:
-                    texts.append(ocr_text(image, ocr_lang))
-            if images:
-                lines.append(skeleton_line(fiche_id, images, "\n".join(text for text in texts if text)))
+                    problems[path] = error.problem if isinstance(error, RecordError) else str(error)
+            if problems:  # a fiche is written whole or not at all: a missing view would teach a wrong answer
+                reject_whole_fiche(report, fiche_id, views, problems, writer)
+                continue
+            report.written += len(views)
+            texts = [ocr_text(image, ocr_lang) for _, image in images] if ocr else []
+            lines.append(skeleton_line(fiche_id, [name for name, _ in images], "\n".join(text for text in texts if text)))
         return writer.finish(report, lines, strict=strict)
     finally:
         writer.discard()
