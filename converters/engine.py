@@ -15,6 +15,7 @@ from typing import Any
 from converters.report import ConvertReport, RecordError, Reject, RejectedInput, iter_jsonl
 from converters.sharegpt import dumps_jsonl, register_dataset, write_records
 from postprocess.files import atomic_write_text
+from postprocess.outputs import refuse_output_over_input
 
 ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
 
@@ -59,7 +60,8 @@ def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str,
     """Raise (writing nothing) as refuse_failed_run says. Otherwise write each dataset, the rejects file
     (always, so an old one never lingers) and the registry entries."""
     report.written = sum(len(records) for _, records in datasets.values())
-    refuse_failed_run(report, strict=strict)
+    outputs = [path for path, _ in datasets.values()] + [rejects_path_for(out)]
+    refuse_failed_run(report, outputs + ([dataset_dir / "dataset_info.json"] if dataset_dir else []), strict=strict)
     if before_write is not None:
         before_write()
     for name, (path, records) in datasets.items():
@@ -86,8 +88,11 @@ class NothingConverted(RejectedInput):
                                              *(reject.message for reject in report.rejects)]))
 
 
-def refuse_failed_run(report: ConvertReport, *, strict: bool) -> None:
-    """Before any write: strict mode refuses any reject; every mode refuses a run that converted nothing."""
+def refuse_failed_run(report: ConvertReport, outputs: list[Path], *, strict: bool) -> None:
+    """Before any write: no output may be an input file (OutputIsInput); strict mode refuses any reject;
+    every mode refuses a run that converted nothing."""
+    source = Path(report.source)
+    refuse_output_over_input(outputs, sorted(source.iterdir()) if source.is_dir() else [source])
     report.check_counts()
     if strict and report.rejects:
         raise RejectedInput(report)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from postprocess.locations import location
+
 
 class RecordError(ValueError):
     """One input record cannot be converted: `field` names the part that is wrong (dotted, e.g. `images[1]`)."""
@@ -28,8 +30,7 @@ class Reject:
 
     @property
     def message(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.field}: {self.problem}"
+        return f"{location(self.source, self.line)}: {self.field}: {self.problem}"
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "line": self.line, "field": self.field, "reason": self.problem,

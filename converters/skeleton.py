@@ -38,7 +38,7 @@ class SkeletonWriter:
         (self.staged.path / file_name).unlink(missing_ok=True)
 
     def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:
-        refuse_failed_run(report, strict=strict)
+        refuse_failed_run(report, [self.out, rejects_path_for(self.out)], strict=strict)
         self.staged.publish()
         atomic_write_text(self.out, dumps_jsonl(lines))
         report.outputs["fiches"] = self.out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from postprocess.locations import location
 from postprocess.render import RENDER_CHOICES
 
 SCHEMAS = ("fiche", "cad", "none")
@@ -70,12 +71,21 @@ def repair(predictions: Path, out: Path, schema: str) -> None:
 
     Example: fiche repair outputs/run/predictions.jsonl --out outputs/run/predictions.repaired.jsonl
     """
+    from postprocess.outputs import refuse_output_over_input
     from postprocess.repair import repair_predictions
 
-    counts = repair_predictions(predictions, out, lambda obj: _errors_for(obj, schema),
+    refuse_output_over_input([out, out.with_suffix(".rejects.jsonl")], [predictions])
+    report = repair_predictions(predictions, out, lambda obj: _errors_for(obj, schema),
                                 lambda obj: json.loads(_canonical(obj, schema)))
-    click.echo(f"{counts['read']} read: {counts['valid']} valid, {counts['invalid']} invalid "
-               f"({counts['repaired']} repaired, {counts['unreadable']} unreadable lines) -> {out}")
+    for row in report.unreadable:
+        click.echo(row["message"], err=True)
+    if report.rejects_path is None:
+        click.echo(f"error: none of the {report.read} line(s) of {location(predictions)} is a prediction record; "
+                   f"nothing written, {location(out)} left as it was", err=True)
+        sys.exit(1)
+    click.echo(f"{report.read} read: {report.valid} valid, {report.invalid} invalid "
+               f"({report.repaired} repaired, {len(report.unreadable)} unreadable lines) -> {out}"
+               + (f"; unreadable lines as they were -> {report.rejects_path}" if report.unreadable else ""))
 
 
 @click.command("cad-check")
@@ -94,16 +104,21 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
     """
     from postprocess.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
     from postprocess.files import atomic_write_text, safe_file_stem
+    from postprocess.outputs import refuse_output_over_input
 
     problems = checked = 0
     for path in files:
         text = path.read_text(encoding="utf-8")
         lines = list(enumerate(text.splitlines(), 1)) if path.suffix == ".jsonl" else [(1, text)]
+        if not text.strip():
+            click.echo(f"{location(path)}: empty file: it holds no CAD document")
+            problems += 1
+            continue
         for number, line in lines:
             if not line.strip():
                 continue
             checked += 1
-            where = f"{path}:{number}"
+            where = location(path, number)
             try:
                 errors = [f"$: number {token} uses scientific notation" for token in scientific_notation_numbers(line)]
                 document = json.loads(line)
@@ -125,6 +140,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
                 continue
             out_dir.mkdir(parents=True, exist_ok=True)
             stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{number}")
+            refuse_output_over_input([out_dir / f"{stem}.json"], files)
             atomic_write_text(out_dir / f"{stem}.json", cad_text(written) + "\n")
     click.echo(f"{checked} document(s) checked, {problems} with problems", err=True)
     sys.exit(1 if problems else 0)
