@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.report import STRICT_JSON
 from converters.sharegpt import IMAGE_TOKEN
+from postprocess.locations import location
 
 TASKS = ("fiche", "cad_json", "cadquery", "qa")
 
@@ -54,21 +56,25 @@ def _records(path: Path) -> list[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read ({error})") from None
+        raise InputError(f"{location(path)}: cannot read ({error})") from None
     if text.lstrip().startswith("["):
         try:
-            array = json.loads(text)
+            array = STRICT_JSON.decode(text)
         except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+            raise InputError(f"{location(path, error.lineno)}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # NaN or Infinity: not JSON, and no score can be computed from it
+            raise InputError(f"{location(path)}: not valid JSON ({error})") from None
         return list(enumerate(array, start=1))
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append((number, json.loads(line)))
+            records.append((number, STRICT_JSON.decode(line)))
         except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            raise InputError(f"{location(path, number)}: not valid JSON ({error.msg})") from None
+        except ValueError as error:
+            raise InputError(f"{location(path, number)}: not valid JSON ({error})") from None
     return records
 
 
@@ -78,12 +84,12 @@ def load_predictions(path: Path) -> Predictions:
     for number, record in _records(Path(path)):
         predictions.lines += 1
         if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            raise InputError(f"{location(path, number)}: expected a JSON object, got {type(record).__name__}")
         prediction_id, raw = record.get("id"), record.get("raw")
         if not isinstance(prediction_id, str) or not prediction_id:
-            raise InputError(f"{path}:{number}: id: expected a non-empty string, got {prediction_id!r}")
+            raise InputError(f"{location(path, number)}: id: expected a non-empty string, got {prediction_id!r}")
         if raw is not None and not isinstance(raw, str):
-            raise InputError(f"{path}:{number}: raw: expected a string or null, got {type(raw).__name__}")
+            raise InputError(f"{location(path, number)}: raw: expected a string or null, got {type(raw).__name__}")
         if prediction_id in predictions.by_id:
             predictions.superseded += 1
         latency = record.get("latency_s")
@@ -140,7 +146,7 @@ def load_gold(path: Path, task: str) -> GoldSet:
     gold, seen = GoldSet(), {}
     for number, record in _records(Path(path)):
         gold.read += 1
-        where = f"{path}:{number}"
+        where = location(path, number)
         if not isinstance(record, dict):
             gold.skipped.append(f"{where}: expected a JSON object, got {type(record).__name__}")
             continue
@@ -168,15 +174,15 @@ def read_trainer_log(path: Path) -> list[dict]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read ({error})") from None
+        raise InputError(f"{location(path)}: cannot read ({error})") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{number}: not JSON ({error.msg})") from None
+            raise InputError(f"{location(path, number)}: not JSON ({error.msg})") from None
         if not isinstance(row, dict) or "current_steps" not in row:
-            raise InputError(f"{path}:{number}: current_steps: missing (not a LLaMA-Factory trainer log line)")
+            raise InputError(f"{location(path, number)}: current_steps: missing (not a LLaMA-Factory trainer log line)")
         rows.append(row)
     return rows

@@ -27,7 +27,9 @@ from converters.report import STRICT_JSON, RecordError, iter_jsonl
 from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, dumps_jsonl
 from fiche_vlm import DEFAULT_API_KEY_ENV
+from postprocess.cli_types import SECONDS
 from postprocess.files import atomic_write_text
+from postprocess.outputs import refuse_output_over_input
 
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan; beyond that a view is refused before it is decoded
 
@@ -545,7 +547,7 @@ def _count(summary: PredictSummary, record: dict[str, Any]) -> None:
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--max-tokens", type=int, default=2048, show_default=True,
               help="A cut answer (finish_reason length) is an error; the longest fiche the schema allows is ~7,800 characters.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per request before a retry.")
+@click.option("--timeout", type=SECONDS, default=300.0, show_default=True, help="Seconds per request before a retry.")
 @click.option("--retries", type=int, default=5, show_default=True, help="Attempts per request (connection errors, "
                                                                         "timeouts and 5xx only).")
 @click.option("--seed", type=int, default=None,
@@ -565,6 +567,7 @@ def predict(inputs: Path, out: Path, base_url: str, model: str | None, api_key_e
 
     Example: fiche predict data/fiches.jsonl --out outputs/demo/predictions.jsonl --base-url http://127.0.0.1:8000/v1
     """
+    refuse_output_over_input([out], [inputs])
     try:
         summary = predict_file(inputs, out, base_url=base_url, model=model, api_key_env=api_key_env, schema=schema,
                                constrain=not no_constraint, concurrency=concurrency, temperature=temperature,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from postprocess.cli_types import POSITIVE_INT, SECONDS
 from postprocess.locations import location
 from postprocess.render import RENDER_CHOICES
 
@@ -151,7 +152,7 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--render", type=click.Choice(RENDER_CHOICES), default="stl", show_default=True,
               help="Render each .scad with the openscad command-line tool (PNG under xvfb-run when headless).")
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds per openscad run.")
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True, help="Seconds per openscad run.")
 def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> None:
     """One OpenSCAD envelope per valid fiche of a predictions.jsonl; others are listed with the reason.
 
@@ -162,7 +163,9 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
     from rich.progress import Progress
 
     from postprocess.openscad import predictions_to_scad
+    from postprocess.outputs import refuse_output_over_input
 
+    refuse_output_over_input([out_dir / "index.json"], [predictions])
     with Progress(transient=True) as progress:
         task = progress.add_task("OpenSCAD", total=None)
         report = predictions_to_scad(predictions, out_dir, render, timeout_s,
@@ -181,8 +184,9 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
 @click.argument("code_files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Wall-clock seconds per file.")
-@click.option("--memory-mb", default=2048, show_default=True, help="Address-space limit (cadquery maps ~1.2 GB).")
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True, help="Wall-clock seconds per file.")
+@click.option("--memory-mb", type=POSITIVE_INT, default=2048, show_default=True,
+              help="Address-space limit (cadquery maps ~1.2 GB).")
 def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, memory_mb: int) -> None:
     """Run generated CadQuery files in the sandbox; report syntax valid / runs / solid for each.
 
@@ -197,7 +201,9 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
     from converters.sharegpt import dumps_jsonl
     from postprocess.cadquery_sandbox import run_cadquery
     from postprocess.files import atomic_write_text
+    from postprocess.outputs import refuse_output_over_input
 
+    refuse_output_over_input([out_dir / "results.jsonl"], code_files)
     table = Table("file", "syntax", "runs", "solid", "volume", "error")
     records = []
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:
