@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from converters.fiche import check_fiche_id
 from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, Reject, with_progress
 from converters.skeleton import SkeletonWriter, skeleton_line
@@ -83,6 +84,7 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
         for pdf in with_progress(pdfs, "rendering PDF pages", show_progress):
             report.read += 1
             try:
+                check_fiche_id(pdf.stem)  # it names the fiche and its page files
                 pages = pdf_pages(pdf, dpi=dpi, split=split)
                 pdf_lines = []
                 for group in ([[page] for page in pages] if per_page else [pages]):

@@ -5,6 +5,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from converters.fiche import check_fiche_id
 from converters.images import DEFAULT_LONG_SIDE
 from converters.media import open_image
 from converters.pdf_ocr import OCR_LANG, ocr_text
@@ -48,6 +49,11 @@ def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str
             problem = f"a link to {path.resolve()}, outside {folder} (the data root)"
         elif match["view"].lower() in {view.lower() for view in groups[match["fiche"]]}:
             problem = f"a second file for view {match['view']!r} of fiche {match['fiche']!r}"
+        else:
+            try:
+                check_fiche_id(match["fiche"])
+            except RecordError as error:
+                problem = f"the fiche id taken from the name is refused: {error}"
         if problem is not None:
             report.rejects.append(Reject(str(path), None, "file", problem, path.name))
             continue
