@@ -9,6 +9,7 @@ import click
 from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, RejectedInput
 from postprocess.cli_types import POSITIVE_INT, FiniteFloatRange
+from postprocess.locations import location
 
 SHOWN_REJECTS = 20
 
@@ -193,7 +194,7 @@ def validate(file: Path, data_root: Path | None) -> None:
     report = validate_fiche_file(file, data_root=data_root)
     for reject in report.rejects:
         click.echo(reject.message)
-    click.echo(f"{file}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
+    click.echo(f"{location(file)}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
     if report.rejects:
         raise SystemExit(1)
 

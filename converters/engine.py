@@ -15,6 +15,7 @@ from typing import Any
 from converters.report import ConvertReport, RecordError, Reject, RejectedInput, iter_jsonl
 from converters.sharegpt import dumps_jsonl, register_dataset, write_records
 from postprocess.files import atomic_write_text
+from postprocess.locations import location
 from postprocess.outputs import refuse_output_over_input
 
 ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
@@ -81,9 +82,9 @@ class NothingConverted(RejectedInput):
     def __init__(self, report: ConvertReport) -> None:
         self.report = report
         if report.read == 0:
-            head = f"{report.source}: no input {report.unit} (an empty input)"
+            head = f"{location(report.source)}: no input {report.unit} (an empty input)"
         else:
-            head = f"all {report.read} input {report.unit} of {report.source} rejected"
+            head = f"all {report.read} input {report.unit} of {location(report.source)} rejected"
         Exception.__init__(self, "\n".join([f"nothing converted: {head}; nothing written, earlier outputs kept",
                                              *(reject.message for reject in report.rejects)]))
 

@@ -59,12 +59,13 @@ class ConvertReport:
 
     def summary(self) -> str:
         parts = [f"read {self.read} {self.unit}", f"written {self.written}", f"rejected {self.rejected}"]
-        per_dataset = ", ".join(f"{name}: {self.counts.get(name, 0)} → {path}" for name, path in self.outputs.items())
+        per_dataset = ", ".join(f"{name}: {self.counts.get(name, 0)} → {location(path)}"
+                                for name, path in self.outputs.items())
         text = " = ".join([parts[0], " + ".join(parts[1:])])
         if per_dataset:
             text += f" ({per_dataset})"
         if self.rejects_path is not None:
-            text += f"; rejects → {self.rejects_path}"
+            text += f"; rejects → {location(self.rejects_path)}"
         return text
 
 

@@ -85,12 +85,12 @@ def refuse_nothing_scored(predictions_path: Path, gold_path: Path, predictions: 
     if not predictions.by_id:
         problem = f"{location(predictions_path)} holds no prediction"
     elif not gold.records:
-        problem = f"{location(gold_path)} holds no scorable gold record ({len(gold.skipped)} skipped)"
+        problem = "\n".join([f"{location(gold_path)} holds no scorable gold record", *gold.skipped])
     else:
         problem = (f"none of the {len(predictions.by_id)} prediction id(s) of {location(predictions_path)} "
                    f"(e.g. {next(iter(predictions.by_id))!r}) is among the {len(gold.records)} gold id(s) of "
                    f"{location(gold_path)} (e.g. {gold.records[0].id!r})")
-    raise NothingScored(f"nothing scored: {problem}; no report written")
+    raise NothingScored(f"nothing scored, no report written: {problem}")
 
 
 def _overview(metrics: dict) -> Section:

@@ -80,8 +80,8 @@ def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], 
                 report.invalid += 1
             report.repaired += bool(result["repairs"])
             kept.append(json.dumps(result, ensure_ascii=False))
-    if report.read and not kept:
-        return report  # nothing re-read: an earlier output stays as it was
+    if not kept:
+        return report  # nothing re-read: a failed run, so an earlier output stays as it was
     atomic_write_text(Path(out), "".join(line + "\n" for line in kept))
     report.rejects_path = Path(out).with_suffix(".rejects.jsonl")
     atomic_write_text(report.rejects_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.unreadable))

@@ -36,6 +36,7 @@ CASES: dict[str, tuple[int, str, str]] = {
     "conv_fiche_output_schema_invalid.jsonl": (1, "output.dimensions.H", "-5 is less than or equal to the minimum of 0"),
     "conv_fiche_image_token_in_text.jsonl": (1, "context_text", "contains '<image>'"),
     "conv_fiche_id_with_slash.jsonl": (1, "id", "cannot name a file"),
+    "conv_fiche_id_too_long.jsonl": (1, "id", "260 bytes long in UTF-8 (260 characters), more than the 200"),
     "conv_fiche_duplicate_id.jsonl": (2, "id", "duplicate id 'f-1' (first on line 1)"),
     "conv_fiche_missing_instruction.jsonl": (1, "instruction", "expected a non-empty string"),
     "conv_qa_missing_page_id.jsonl": (1, "metadata.page_id", "expected a non-empty string or integer, got None"),
@@ -48,6 +49,8 @@ CASES: dict[str, tuple[int, str, str]] = {
     "conv_text2cad_cad_not_object.jsonl": (1, "cad", "expected a non-empty JSON object"),
     "conv_text2cad_missing_instruction.jsonl": (1, "instruction", "expected non-empty text, got None"),
     "conv_text2cad_infinite_number.jsonl": (1, "line", "non-standard JSON constant Infinity"),
+    "conv_text2cad_scale_rounds_to_zero.jsonl": (1, "cad.parts.part_1.extrusion.sketch_scale",
+                                                 "(the input gives 1e-09, which rounds to 0 at 1e-6)"),
     "conv_cadquery_code_syntax_error.jsonl": (1, "cadquery", "not valid Python (line 2"),
     "conv_cadquery_missing_code.jsonl": (1, "cadquery", "expected non-empty text, got None"),
 }
