@@ -62,7 +62,8 @@ def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str,
     (always, so an old one never lingers) and the registry entries."""
     report.written = sum(len(records) for _, records in datasets.values())
     outputs = [path for path, _ in datasets.values()] + [rejects_path_for(out)]
-    refuse_failed_run(report, outputs + ([dataset_dir / "dataset_info.json"] if dataset_dir else []), strict=strict)
+    refuse_failed_run(report, outputs + ([dataset_dir / "dataset_info.json"] if dataset_dir else []),
+                      [report.source], strict=strict)
     if before_write is not None:
         before_write()
     for name, (path, records) in datasets.items():
@@ -89,11 +90,10 @@ class NothingConverted(RejectedInput):
                                              *(reject.message for reject in report.rejects)]))
 
 
-def refuse_failed_run(report: ConvertReport, outputs: list[Path], *, strict: bool) -> None:
+def refuse_failed_run(report: ConvertReport, outputs: list[Path], inputs: list[Path], *, strict: bool) -> None:
     """Before any write: no output may be an input file (OutputIsInput); strict mode refuses any reject;
     every mode refuses a run that converted nothing."""
-    source = Path(report.source)
-    refuse_output_over_input(outputs, sorted(source.iterdir()) if source.is_dir() else [source])
+    refuse_output_over_input(outputs, inputs)
     report.check_counts()
     if strict and report.rejects:
         raise RejectedInput(report)

@@ -97,6 +97,6 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
                 continue
             lines += pdf_lines
             report.written += 1
-        return writer.finish(report, lines, strict=strict)
+        return writer.finish(report, lines, pdfs, strict=strict)
     finally:
         writer.discard()

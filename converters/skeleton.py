@@ -37,8 +37,10 @@ class SkeletonWriter:
         """Remove a view staged by save_view (its fiche was rejected after all)."""
         (self.staged.path / file_name).unlink(missing_ok=True)
 
-    def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:
-        refuse_failed_run(report, [self.out, rejects_path_for(self.out)], strict=strict)
+    def finish(self, report: ConvertReport, lines: list[dict[str, Any]], inputs: list[Path], *,
+               strict: bool) -> ConvertReport:
+        """Publish the views and write `out` and its rejects, unless refuse_failed_run refuses (nothing written)."""
+        refuse_failed_run(report, [self.out, rejects_path_for(self.out)], inputs, strict=strict)
         self.staged.publish()
         atomic_write_text(self.out, dumps_jsonl(lines))
         report.outputs["fiches"] = self.out

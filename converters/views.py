@@ -98,6 +98,7 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
             report.written += len(views)
             texts = [ocr_text(image, ocr_lang) for _, image in images] if ocr else []
             lines.append(skeleton_line(fiche_id, [name for name, _ in images], "\n".join(text for text in texts if text)))
-        return writer.finish(report, lines, strict=strict)
+        inputs = [path for views in groups.values() for _, path in views]
+        return writer.finish(report, lines, inputs, strict=strict)
     finally:
         writer.discard()

@@ -68,7 +68,8 @@ def repair(predictions: Path, out: Path, schema: str) -> None:
     """Re-read every `raw` answer of a predictions.jsonl with repairs, re-validate, write the result.
 
     Each line keeps its fields; `json`, `valid` and `errors` are recomputed and `repairs` lists what was changed.
-    A `length` finish stays an error even when the truncated JSON could be closed.
+    As in `fiche predict`, an answer whose finish_reason is not `stop` stays an error. A line that is no JSON record
+    is listed (FILE:LINE: REASON) and kept as it was in OUT's .rejects.jsonl; exits 1 when no line is a record.
 
     Example: fiche repair outputs/run/predictions.jsonl --out outputs/run/predictions.repaired.jsonl
     """
