@@ -101,7 +101,8 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 @click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per PDF.")
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
-@click.option("--dpi", type=POSITIVE_INT, default=200, show_default=True, help="Rendering resolution (OCR reads this, views are fitted).")
+@click.option("--dpi", type=POSITIVE_INT, default=200, show_default=True,
+              help="Rendering resolution (OCR reads this, views are fitted).")
 @_long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
@@ -122,7 +123,8 @@ def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: 
               help="Base sharegpt path: <stem>_train and <stem>_val files are written beside it.")
 @_dataset_dir_option
 @click.option("--name", required=True, help="Datasets <name>_train and <name>_val are registered.")
-@click.option("--val-ratio", type=FiniteFloatRange(0, 1, max_open=True), default=0.1, show_default=True, help="Share of pages (not lines) sent to val.")
+@click.option("--val-ratio", type=FiniteFloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of pages (not lines) sent to val.")
 @click.option("--seed", default="fiche-vlm", show_default=True, help="Salt of the page hash that decides the split.")
 @_long_side_option("Fit each page image once to this band (28-px grid).")
 @_keep_images_option

@@ -64,8 +64,9 @@ def check_fiche_id(fiche_id: Any) -> str:
         raise RecordError("id", f"{fiche_id!r} cannot name a file (no '/', '\\\\', NUL, '.' or '..')")
     size = len(fiche_id.encode("utf-8", "surrogatepass"))
     if size > MAX_ID_BYTES:
-        raise RecordError("id", f"{size} bytes long in UTF-8 ({len(fiche_id)} characters), more than the {MAX_ID_BYTES} "
-                                f"an id may have (it names files, which hold at most 255 bytes): {fiche_id[:40]!r}…")
+        raise RecordError("id", f"{size} bytes long in UTF-8 ({len(fiche_id)} characters), more than the "
+                                f"{MAX_ID_BYTES} an id may have (it names files, which hold at most 255 bytes): "
+                                f"{fiche_id[:40]!r}…")
     return fiche_id
 
 

@@ -97,7 +97,8 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
                 continue
             report.written += len(views)
             texts = [ocr_text(image, ocr_lang) for _, image in images] if ocr else []
-            lines.append(skeleton_line(fiche_id, [name for name, _ in images], "\n".join(text for text in texts if text)))
+            context_text = "\n".join(text for text in texts if text)
+            lines.append(skeleton_line(fiche_id, [name for name, _ in images], context_text))
         inputs = [path for views in groups.values() for _, path in views]
         return writer.finish(report, lines, inputs, strict=strict)
     finally:

@@ -67,7 +67,8 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
     if log_rows is not None:
         report.sections.append(_training_section(Path(train_log), log_rows, out_dir, metrics))
     # allow_nan=False: a NaN would make metrics.json something no strict JSON reader accepts; better to fail here
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+    metrics_text = json.dumps(metrics, ensure_ascii=False, indent=2, allow_nan=False)
+    atomic_write_text(out_dir / "metrics.json", metrics_text + "\n")
     atomic_write_text(out_dir / "report.md", to_markdown(report))
     atomic_write_text(out_dir / "report.html", to_html(report))
     return metrics

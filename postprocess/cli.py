@@ -153,7 +153,8 @@ def cad_check(files: tuple[Path, ...], out_dir: Path | None, mm: bool, unit: str
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--render", type=click.Choice(RENDER_CHOICES), default="stl", show_default=True,
               help="Render each .scad with the openscad command-line tool (PNG under xvfb-run when headless).")
-@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True, help="Seconds per openscad run.")
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
+              help="Seconds per openscad run.")
 def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> None:
     """One OpenSCAD envelope per valid fiche of a predictions.jsonl; others are listed with the reason.
 
@@ -185,7 +186,8 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
 @click.argument("code_files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True, help="Wall-clock seconds per file.")
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
+              help="Wall-clock seconds per file.")
 @click.option("--memory-mb", type=POSITIVE_INT, default=2048, show_default=True,
               help="Address-space limit (cadquery maps ~1.2 GB).")
 def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, memory_mb: int) -> None:

@@ -84,5 +84,6 @@ def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], 
         return report  # nothing re-read: a failed run, so an earlier output stays as it was
     atomic_write_text(Path(out), "".join(line + "\n" for line in kept))
     report.rejects_path = Path(out).with_suffix(".rejects.jsonl")
-    atomic_write_text(report.rejects_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.unreadable))
+    rows = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.unreadable)
+    atomic_write_text(report.rejects_path, rows)
     return report

@@ -129,7 +129,8 @@ def test_repair_lists_every_unreadable_line_and_keeps_it_as_it_was(tmp_path):
     out = tmp_path / "repaired.jsonl"
     result = CliRunner().invoke(main, ["repair", str(src), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"{src}:2: Expecting value" in result.stderr and f"{src}:3: expected a JSON object, got a list" in result.stderr
+    assert f"{src}:2: Expecting value" in result.stderr
+    assert f"{src}:3: expected a JSON object, got a list" in result.stderr
     assert "3 read: 1 valid, 0 invalid (0 repaired, 2 unreadable lines)" in result.stdout
     assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["good"]
     rejects = [json.loads(line) for line in out.with_suffix(".rejects.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -150,7 +151,8 @@ def test_repair_with_no_readable_line_fails_and_keeps_the_earlier_output(tmp_pat
 
 def test_repair_counts_an_unfinished_answer_invalid_as_predict_does(tmp_path):
     out = tmp_path / "repaired.jsonl"
-    result = CliRunner().invoke(main, ["repair", str(BAD / "post_repair_finish_reason_not_stop.jsonl"), "--out", str(out)])
+    src = BAD / "post_repair_finish_reason_not_stop.jsonl"
+    result = CliRunner().invoke(main, ["repair", str(src), "--out", str(out)])
     assert result.exit_code == 0, result.output
     filtered, unanswered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert not filtered["valid"] and filtered["json"] is None

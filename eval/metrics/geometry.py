@@ -43,7 +43,8 @@ def envelope_of(fiche: Any) -> Envelope | None:
     values = {}
     for axis in AXES:
         value = dimensions.get(axis)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= dimension_maximum()[axis]:
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or not 0 <= value <= dimension_maximum()[axis]:
             return None
         values[axis] = float(value) * factor
     return Envelope(unit=dimensions["unit"], **values)
