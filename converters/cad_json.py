@@ -13,7 +13,7 @@ from converters.engine import UniqueIds, finish, judge_lines
 from converters.report import ConvertReport
 from converters.turns import require_text
 from fiche_io.jsonl import RecordError
-from fiche_schema.cad_json import canonical_cad, locate_cad_errors
+from fiche_schema.cad_json import locate_canonical_cad_errors
 from fiche_schema.canonical import dumps_plain
 from fiche_schema.validate import json_path
 
@@ -36,8 +36,7 @@ def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str,
         cad = record.get("cad")
         if not isinstance(cad, dict) or not cad:
             raise RecordError("cad", f"expected a non-empty JSON object, got {cad!r:.80}")
-        canonical = canonical_cad(cad)
-        errors = locate_cad_errors(canonical)
+        canonical, errors = locate_canonical_cad_errors(cad)
         if errors:
             path, problem = errors[0]
             more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""

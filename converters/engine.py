@@ -2,7 +2,8 @@
 
 A converter supplies a function turning one parsed input line into a sharegpt record (raising RecordError
 with the field and problem when it cannot). Nothing is written until every line has been judged, so strict
-mode can refuse the whole input with the complete list of problems and leave no file behind.
+mode can refuse the whole input with the complete list of problems and leave no file behind, and a run that
+converts nothing fails the same way, leaving the previous dataset, its images and its registration untouched.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 
 from converters.report import ConvertReport, Reject, RejectedInput
 from converters.sharegpt import register_dataset, write_records
-from fiche_io.files import atomic_write_text
+from fiche_io.files import atomic_write_text, refuse_output_over_input
 from fiche_io.jsonl import Line, RecordError, dumps_jsonl, iter_jsonl
+from fiche_io.locations import location
 
 ConvertOne = Callable[[dict[str, Any], int], dict[str, Any]]
 
@@ -56,12 +58,12 @@ def rejects_path_for(out: Path) -> Path:
 def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str, Any]]]], *, out: Path,
            dataset_dir: Path | None, images: bool, strict: bool,
            before_write: Callable[[], None] | None = None) -> ConvertReport:
-    """Strict: raise RejectedInput if anything was rejected (nothing written). Otherwise write each dataset,
-    the rejects file (always, so an old one never lingers) and the registry entries."""
+    """Raise (writing nothing) as refuse_failed_run says. Otherwise write each dataset, the rejects file
+    (always, so an old one never lingers) and the registry entries."""
     report.written = sum(len(records) for _, records in datasets.values())
-    report.check_counts()
-    if strict and report.rejects:
-        raise RejectedInput(report)
+    outputs = [path for path, _ in datasets.values()] + [rejects_path_for(out)]
+    refuse_failed_run(report, outputs + ([dataset_dir / "dataset_info.json"] if dataset_dir else []),
+                      [report.source], strict=strict)
     if before_write is not None:
         before_write()
     for name, (path, records) in datasets.items():
@@ -73,6 +75,30 @@ def finish(report: ConvertReport, datasets: dict[str, tuple[Path, list[dict[str,
     report.rejects_path = rejects_path_for(out)
     atomic_write_text(report.rejects_path, dumps_jsonl(reject.to_json() for reject in report.rejects))
     return report
+
+
+class NothingConverted(RejectedInput):
+    """Raised when no input line (or file) could be converted: nothing has been written, earlier outputs stay."""
+
+    def __init__(self, report: ConvertReport) -> None:
+        self.report = report
+        if report.read == 0:
+            head = f"{location(report.source)}: no input {report.unit} (an empty input)"
+        else:
+            head = f"all {report.read} input {report.unit} of {location(report.source)} rejected"
+        Exception.__init__(self, "\n".join([f"nothing converted: {head}; nothing written, earlier outputs kept",
+                                             *(reject.message for reject in report.rejects)]))
+
+
+def refuse_failed_run(report: ConvertReport, outputs: list[Path], inputs: list[Path], *, strict: bool) -> None:
+    """Before any write: no output may be an input file (OutputIsInput); strict mode refuses any reject;
+    every mode refuses a run that converted nothing."""
+    refuse_output_over_input(outputs, inputs)
+    report.check_counts()
+    if strict and report.rejects:
+        raise RejectedInput(report)
+    if report.written == 0:
+        raise NothingConverted(report)
 
 
 class UniqueIds:

@@ -34,6 +34,10 @@ FICHE_INSTRUCTION = (
 )
 
 
+# An id names files `<id>_<k>.png`; file systems hold at most 255 bytes per name, so the id keeps room for the suffix.
+MAX_ID_BYTES = 200
+
+
 def user_prompt(instruction: str, context_text: str) -> str:
     """The text of the user turn after its images: the instruction, then a blank line and the context when there is one.
 
@@ -53,13 +57,24 @@ def schema_problem(output: Any, validator: Draft202012Validator) -> RecordError 
     return RecordError(f"output{path}", f"not valid against the fiche schema: {error.message}{more}")
 
 
-def check_text_fields(record: dict[str, Any]) -> tuple[str, str, str]:
-    """(id, instruction, context_text) after type checks; `<image>` inside the text would add an image slot."""
-    fiche_id = record.get("id")
+def check_fiche_id(fiche_id: Any) -> str:
+    """The id rule of `fiche convert` and `fiche validate`: a non-empty string that can start a file name
+    (the fitted views are `<id>_<k>.png`): no '/', '\\', NUL, not '.' or '..', at most MAX_ID_BYTES in UTF-8."""
     if not isinstance(fiche_id, str) or not fiche_id.strip():
         raise RecordError("id", f"expected a non-empty string, got {fiche_id!r}")
     if any(char in fiche_id for char in "/\\\x00") or fiche_id in {".", ".."}:
         raise RecordError("id", f"{fiche_id!r} cannot name a file (no '/', '\\\\', NUL, '.' or '..')")
+    size = len(fiche_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES:
+        raise RecordError("id", f"{size} bytes long in UTF-8 ({len(fiche_id)} characters), more than the "
+                                f"{MAX_ID_BYTES} an id may have (it names files, which hold at most 255 bytes): "
+                                f"{fiche_id[:40]!r}…")
+    return fiche_id
+
+
+def check_text_fields(record: dict[str, Any]) -> tuple[str, str, str]:
+    """(id, instruction, context_text) after type checks; `<image>` inside the text would add an image slot."""
+    fiche_id = check_fiche_id(record.get("id"))
     instruction = record.get("instruction")
     if not isinstance(instruction, str) or not instruction.strip():
         raise RecordError("instruction", f"expected a non-empty string, got {instruction!r}")
@@ -94,7 +109,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
     root = Path(data_root) if data_root is not None else src.parent
     validator = json_schema_validator(load_schema("fiche"))
     images_dir = images_dir_for(out)
-    staged = StagedDir(images_dir, create_now=True)  # a run with no good fiche still empties the old views
+    staged = StagedDir(images_dir)
     report = ConvertReport(source=src)
     ids = UniqueIds()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from converters.fiche import check_fiche_id
 from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, Reject
 from converters.skeleton import SkeletonWriter, skeleton_line
@@ -84,6 +85,7 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
         for pdf in with_progress(pdfs, "rendering PDF pages", show_progress):
             report.read += 1
             try:
+                check_fiche_id(pdf.stem)  # it names the fiche and its page files
                 pages = pdf_pages(pdf, dpi=dpi, split=split)
                 pdf_lines = []
                 for group in ([[page] for page in pages] if per_page else [pages]):
@@ -96,6 +98,6 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
                 continue
             lines += pdf_lines
             report.written += 1
-        return writer.finish(report, lines, strict=strict)
+        return writer.finish(report, lines, pdfs, strict=strict)
     finally:
         writer.discard()

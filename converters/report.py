@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fiche_io.locations import location
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -17,8 +19,7 @@ class Reject:
 
     @property
     def message(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.field}: {self.problem}"
+        return f"{location(self.source, self.line)}: {self.field}: {self.problem}"
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "line": self.line, "field": self.field, "reason": self.problem,
@@ -47,12 +48,13 @@ class ConvertReport:
 
     def summary(self) -> str:
         parts = [f"read {self.read} {self.unit}", f"written {self.written}", f"rejected {self.rejected}"]
-        per_dataset = ", ".join(f"{name}: {self.counts.get(name, 0)} → {path}" for name, path in self.outputs.items())
+        per_dataset = ", ".join(f"{name}: {self.counts.get(name, 0)} → {location(path)}"
+                                for name, path in self.outputs.items())
         text = " = ".join([parts[0], " + ".join(parts[1:])])
         if per_dataset:
             text += f" ({per_dataset})"
         if self.rejects_path is not None:
-            text += f"; rejects → {self.rejects_path}"
+            text += f"; rejects → {location(self.rejects_path)}"
         return text
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from PIL import Image
 
-from converters.engine import images_dir_for, rejects_path_for
+from converters.engine import images_dir_for, refuse_failed_run, rejects_path_for
 from converters.fiche import FICHE_INSTRUCTION
 from converters.images import fit_to_grid, long_side_band
-from converters.report import ConvertReport, RejectedInput
+from converters.report import ConvertReport
 from converters.sharegpt import relative_posix
 from fiche_io.files import StagedDir, atomic_write_text
 from fiche_io.jsonl import dumps_jsonl
@@ -27,17 +27,21 @@ class SkeletonWriter:
         long_side_band(*long_side)  # an empty band is the caller's error, not every file's
         self.out, self.long_side = out, long_side
         self.images_dir = images_dir_for(out)
-        self.staged = StagedDir(self.images_dir, create_now=True)  # a run with no views still empties the folder
+        self.staged = StagedDir(self.images_dir)
 
     def save_view(self, image: Image.Image, file_name: str) -> str:
         """Fit `image` to the grid, stage it as `file_name`; its path as the fiche JSONL will name it."""
         fit_to_grid(image, self.long_side).save(self.staged.path / file_name, format="PNG")
         return relative_posix(self.images_dir / file_name, self.out.parent)
 
-    def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:
-        report.check_counts()
-        if strict and report.rejects:
-            raise RejectedInput(report)
+    def unstage(self, file_name: str) -> None:
+        """Remove a view staged by save_view (its fiche was rejected after all)."""
+        (self.staged.path / file_name).unlink(missing_ok=True)
+
+    def finish(self, report: ConvertReport, lines: list[dict[str, Any]], inputs: list[Path], *,
+               strict: bool) -> ConvertReport:
+        """Publish the views and write `out` and its rejects, unless refuse_failed_run refuses (nothing written)."""
+        refuse_failed_run(report, [self.out, rejects_path_for(self.out)], inputs, strict=strict)
         self.staged.publish()
         atomic_write_text(self.out, dumps_jsonl(lines))
         report.outputs["fiches"] = self.out

@@ -5,6 +5,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from converters.fiche import check_fiche_id
 from converters.images import DEFAULT_LONG_SIDE
 from converters.media import open_image
 from converters.pdf_ocr import OCR_LANG, ocr_text
@@ -50,11 +51,26 @@ def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str
             problem = f"a link to {path.resolve()}, outside {folder} (the data root)"
         elif match["view"].lower() in {view.lower() for view in groups[match["fiche"]]}:
             problem = f"a second file for view {match['view']!r} of fiche {match['fiche']!r}"
+        else:
+            try:
+                check_fiche_id(match["fiche"])
+            except RecordError as error:
+                problem = f"the fiche id taken from the name is refused: {error}"
         if problem is not None:
             report.rejects.append(Reject(str(path), None, "file", problem, path.name))
             continue
         groups[match["fiche"]][match["view"]] = path
     return {fiche: sorted(views.items(), key=lambda item: view_order(item[0])) for fiche, views in groups.items() if views}
+
+
+def reject_whole_fiche(report: ConvertReport, fiche_id: str, views: list[tuple[str, Path]],
+                       problems: dict[Path, str], writer: SkeletonWriter) -> None:
+    """Every file of `fiche_id` into the rejects: the unreadable ones with their reason, the others naming them."""
+    unreadable = ", ".join(path.name for path in problems)
+    for view, path in views:
+        writer.unstage(f"{fiche_id}_{view}.png")
+        problem = problems.get(path, f"fiche {fiche_id!r} rejected whole: its view(s) {unreadable} cannot be used")
+        report.rejects.append(Reject(str(path), None, "file", problem, path.name))
 
 
 def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_LONG_SIDE, ocr: bool = False,
@@ -71,20 +87,21 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
         groups = group_views(src, report)
         lines = []
         for fiche_id, views in with_progress(list(groups.items()), f"fitting views in {src.name}", show_progress):
-            images, texts = [], []
+            images, problems = [], {}
             for view, path in views:
                 try:
                     image = open_image(path, path.name, "file")
-                    images.append(writer.save_view(image, f"{fiche_id}_{view}.png"))
+                    images.append((writer.save_view(image, f"{fiche_id}_{view}.png"), image))
                 except (RecordError, ValueError) as error:
-                    problem = error.problem if isinstance(error, RecordError) else str(error)
-                    report.rejects.append(Reject(str(path), None, "file", problem, path.name))
-                    continue
-                report.written += 1
-                if ocr:
-                    texts.append(ocr_text(image, ocr_lang))
-            if images:
-                lines.append(skeleton_line(fiche_id, images, "\n".join(text for text in texts if text)))
-        return writer.finish(report, lines, strict=strict)
+                    problems[path] = error.problem if isinstance(error, RecordError) else str(error)
+            if problems:  # a fiche is written whole or not at all: a missing view would teach a wrong answer
+                reject_whole_fiche(report, fiche_id, views, problems, writer)
+                continue
+            report.written += len(views)
+            texts = [ocr_text(image, ocr_lang) for _, image in images] if ocr else []
+            context_text = "\n".join(text for text in texts if text)
+            lines.append(skeleton_line(fiche_id, [name for name, _ in images], context_text))
+        inputs = [path for views in groups.values() for _, path in views]
+        return writer.finish(report, lines, inputs, strict=strict)
     finally:
         writer.discard()

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fiche_io.jsonl import Line, StrictJSONError, describe_source, loads_strict, read_records
+from fiche_io.jsonl import Line, StrictJSONError, loads_strict, read_records
+from fiche_io.locations import location
 from fiche_io.predictions import Prediction, iter_predictions
 from fiche_schema import IMAGE_TOKEN
 
@@ -44,7 +45,7 @@ def _records(path: Path) -> list[Line]:
     try:
         lines = read_records(path)
     except OSError as error:
-        raise InputError(f"{describe_source(path)}: cannot read ({error.strerror or error})") from None
+        raise InputError(f"{location(path)}: cannot read ({error.strerror or error})") from None
     for line in lines:
         if line.error is not None:
             raise InputError(f"{line.where(path)}: {line.error}")
@@ -57,7 +58,7 @@ def load_predictions(path: Path) -> Predictions:
     try:
         entries = list(iter_predictions(path))
     except OSError as error:
-        raise InputError(f"{describe_source(path)}: cannot read ({error.strerror or error})") from None
+        raise InputError(f"{location(path)}: cannot read ({error.strerror or error})") from None
     for entry in entries:
         predictions.lines += 1
         if entry.error is not None:

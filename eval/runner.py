@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from eval import plots
-from eval.loading import TASKS, InputError, load_gold, load_predictions, read_trainer_log
+from eval.loading import TASKS, GoldSet, InputError, Predictions, load_gold, load_predictions, read_trainer_log
 from eval.report import Figure, Paragraph, Report, Section, Table, number, to_html, to_markdown
 from eval.tasks.base import Pair, TaskResult
-from fiche_io.files import atomic_write_text
+from fiche_io.files import atomic_write_text, refuse_output_over_input
+from fiche_io.locations import location
 
+REPORT_FILES = ("metrics.json", "report.md", "report.html")
 TASK_TITLES = {"fiche": "fiches → CAD-ready JSON", "cad_json": "text → CAD JSON", "cadquery": "image → CadQuery",
                "qa": "manual Q&A"}
 
@@ -33,11 +35,14 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
     predictions_path, gold_path, out_dir = Path(predictions_path), Path(gold_path), Path(out_dir)
+    refuse_output_over_input([out_dir / name for name in REPORT_FILES],
+                             [predictions_path, gold_path, *([Path(train_log)] if train_log is not None else [])])
     log_rows = read_trainer_log(Path(train_log)) if train_log is not None else None
     predictions = load_predictions(predictions_path)
     gold = load_gold(gold_path, task)
-    out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [Pair(record, predictions.by_id.get(record.id)) for record in gold.records]
+    refuse_nothing_scored(predictions_path, gold_path, predictions, gold, pairs)
+    out_dir.mkdir(parents=True, exist_ok=True)
     result: TaskResult = _task_scorer(task)(pairs, out_dir, **options)
 
     gold_ids = {record.id for record in gold.records}
@@ -58,10 +63,32 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
                     [_overview(metrics), *result.sections, _run_section(metrics["run"])])
     if log_rows is not None:
         report.sections.append(_training_section(Path(train_log), log_rows, out_dir, metrics))
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
+    # allow_nan=False: a NaN would make metrics.json something no strict JSON reader accepts; better to fail here
+    metrics_text = json.dumps(metrics, ensure_ascii=False, indent=2, allow_nan=False)
+    atomic_write_text(out_dir / "metrics.json", metrics_text + "\n")
     atomic_write_text(out_dir / "report.md", to_markdown(report))
     atomic_write_text(out_dir / "report.html", to_html(report))
     return metrics
+
+
+class NothingScored(InputError):
+    """No gold record has a prediction: every number would be a zero that measures nothing."""
+
+
+def refuse_nothing_scored(predictions_path: Path, gold_path: Path, predictions: Predictions, gold: GoldSet,
+                          pairs: list[Pair]) -> None:
+    """Raise NothingScored (before anything is written) when no gold record has a prediction to score."""
+    if any(pair.prediction is not None for pair in pairs):
+        return
+    if not predictions.by_id:
+        problem = f"{location(predictions_path)} holds no prediction"
+    elif not gold.records:
+        problem = "\n".join([f"{location(gold_path)} holds no scorable gold record", *gold.skipped])
+    else:
+        problem = (f"none of the {len(predictions.by_id)} prediction id(s) of {location(predictions_path)} "
+                   f"(e.g. {next(iter(predictions.by_id))!r}) is among the {len(gold.records)} gold id(s) of "
+                   f"{location(gold_path)} (e.g. {gold.records[0].id!r})")
+    raise NothingScored(f"nothing scored, no report written: {problem}")
 
 
 def _overview(metrics: dict) -> Section:

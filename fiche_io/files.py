@@ -6,10 +6,12 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from fiche_io.locations import location
 
 
 def safe_file_stem(identifier: Any) -> str:
@@ -81,3 +83,21 @@ class StagedDir:
 def copy_atomic(source: Path, target: Path) -> None:
     with open(source, "rb") as origin, atomic_path(target) as temporary:
         _write_synced(temporary, lambda stream: shutil.copyfileobj(origin, stream))
+
+
+class OutputIsInput(ValueError):
+    """An output path names one of the command's input files; the CLI reports it as a usage error of --out."""
+
+
+def refuse_output_over_input(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Raise OutputIsInput when any output is the same file as any input file. Files are compared, not
+    spellings (`os.path.samefile`): `./a.jsonl`, `dir/../a.jsonl`, a symlink or a hard link to the input count."""
+    candidates = [Path(path) for path in inputs if Path(path).is_file()]
+    for output in outputs:
+        if not Path(output).is_file():
+            continue  # not there yet (or a folder): writing it cannot replace an input file
+        for candidate in candidates:
+            if os.path.samefile(output, candidate):
+                same = "" if str(output) == str(candidate) else f" (the same file as input {location(candidate)})"
+                raise OutputIsInput(f"{location(output)}: output is an input file{same}; "
+                                    "refusing to overwrite it, choose another --out")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fiche_io.locations import location
+
 # Fiches nest 3 deep, sharegpt 4, Text2CAD about 10; consumers recurse a few frames per level, so 64 levels
 # stay far from Python's recursion limit (depth 900 already crashed the CAD checks).
 MAX_DEPTH = 64
@@ -114,12 +116,6 @@ def raw_decode_strict(text: str, start: int = 0) -> tuple[Any, int]:
     return value, end
 
 
-def describe_source(path: Path | str) -> str:
-    """A file name as it goes before `:line` in messages: control characters (a newline in a name) escaped."""
-    text = str(path)
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-
-
 @dataclass(frozen=True)
 class Line:
     """One non-blank line (or array element) of an input file: its parsed object, or why it has none."""
@@ -129,7 +125,7 @@ class Line:
     error: RecordError | None
 
     def where(self, source: Path | str) -> str:
-        return f"{describe_source(source)}:{self.number}"
+        return location(source, self.number)
 
 
 def parse_line(number: int, raw: str) -> Line:

@@ -18,7 +18,8 @@ def finish_problem(finish_reason: Any, max_tokens: int | None = None) -> str | N
     if finish_reason == "length":
         bound = f" at max_tokens={max_tokens}" if max_tokens is not None else " at max_tokens"
         return f"finish_reason=length: the answer was cut{bound}"
-    return f"finish_reason={finish_reason}: the answer did not end normally"
+    shown = "null" if finish_reason is None else finish_reason  # null: the request got no answer at all
+    return f"finish_reason={shown}: the answer did not end normally"
 
 
 @dataclass

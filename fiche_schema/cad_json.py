@@ -351,6 +351,28 @@ def locate_cad_errors(obj: Any) -> list[Located]:
     return errors
 
 
+def locate_canonical_cad_errors(obj: dict) -> tuple[dict, list[Located]]:
+    """(canonical_cad(obj), its problems); a problem at a number that rounding to 1e-6 changed names the
+    input's own value, so `1e-09` is not reported as the 0 it rounds to."""
+    canonical = canonical_cad(obj)
+    located = []
+    for path, message in locate_cad_errors(canonical):
+        given, rounded = _value_at(obj, path), _value_at(canonical, path)
+        if isinstance(given, (int, float)) and not isinstance(given, bool) and given != rounded:
+            message += f" (the input gives {given!r}, which rounds to {rounded!r} at 1e-6)"
+        located.append((path, message))
+    return canonical, located
+
+
+def _value_at(obj: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            obj = obj[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return obj
+
+
 def validate_cad(obj: Any) -> list[str]:
     """Every problem of a CAD JSON document, either form (schema, order, references, frames, numbering, numbers,
     units), each `$.path: message` with the path in the document's own form; [] = valid."""

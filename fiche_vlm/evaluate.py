@@ -5,6 +5,7 @@ from pathlib import Path
 
 from converters.images import DEFAULT_LONG_SIDE
 from eval.loading import TASKS, InputError
+from fiche_io.files import refuse_output_over_input
 from fiche_io.retry import RetryPolicy
 from fiche_vlm import DEFAULT_API_KEY_ENV
 from fiche_vlm.predict import predict_file
@@ -29,6 +30,7 @@ def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model
     """
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
+    refuse_output_over_input([predictions_path], [valset])
     schema, constrain = TASK_REQUESTS[task]
     predict_file(valset, predictions_path, base_url=base_url, model=model, api_key_env=api_key_env,
                  schema=schema, constrain=constrain, concurrency=concurrency,

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from converters.pdf_ocr import convert_pdfs, pdf_pages
-from fiche_vlm.sample_inputs import double_page, text_page, write_pdf
 from fiche_vlm.cli.convert import convert
+from fiche_vlm.sample_inputs import double_page, text_page, write_pdf
 
 FRENCH = ["Pompe centrifuge à aubes", "Débit nominal : quarante litres", "Étanchéité par garniture mécanique"]
 ENGLISH = ["Centrifugal pump housing", "Maximum pressure: twelve bar"]

@@ -7,10 +7,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from converters.qa import convert_qa, split_pages
-from fiche_vlm.sample_inputs import synthetic_qa_lines, write_synthetic_qa
 from fiche_io.jsonl import dumps_jsonl
 from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.cli.convert import convert
+from fiche_vlm.sample_inputs import synthetic_qa_lines, write_synthetic_qa
 
 SAMPLE = PROJECT_ROOT / "data" / "qa" / "manual_qa.jsonl"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fiche_vlm.sample_inputs import write_all
 from fiche_vlm import PROJECT_ROOT
+from fiche_vlm.sample_inputs import write_all
 
 
 def test_committed_samples_match_the_generator(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from converters.cad_json import SYSTEM_PROMPT, convert_text2cad
+from converters.engine import NothingConverted
 from fiche_schema.cad_json import cad_text, validate_cad
 from fiche_schema.canonical import dumps_plain, plain_number_text
 from fiche_vlm import PROJECT_ROOT
@@ -71,7 +72,9 @@ def test_a_target_that_fails_the_cad_checks_is_rejected_with_its_path(tmp_path: 
     first["cad"]["parts"]["part_1"]["extrusion"]["operation"] = "CutFeatureOperation"  # nothing to cut yet
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(first) + "\n")
-    report = convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t")
+    with pytest.raises(NothingConverted) as raised:
+        convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t")
+    report = raised.value.report
     assert (report.read, report.written, report.rejected) == (1, 0, 1)
     reject = report.rejects[0]
     assert reject.field == "cad.parts.part_1.extrusion.operation" and "a cut needs a body" in reject.problem

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from converters.fiche import FICHE_INSTRUCTION
-from fiche_vlm.sample_inputs import font
 from converters.views import convert_views
 from fiche_vlm.cli.convert import convert, validate
+from fiche_vlm.sample_inputs import font
 
 
 def view(path: Path, size: tuple[int, int] = (400, 300), colour: str = "steelblue") -> None:
@@ -65,3 +65,22 @@ def test_ocr_fills_context_text(tmp_path: Path) -> None:
     assert "read 1 files = written 1 + rejected 0" in result.stdout
     text = json.loads((tmp_path / "f.jsonl").read_text())["context_text"]
     assert "Roulement" in text and "étanche" in text and "6204" in text
+
+
+def test_a_fiche_with_an_unreadable_view_is_rejected_whole(tmp_path: Path) -> None:
+    bad = Path(__file__).parent / "data" / "bad"
+    src = tmp_path / "photos"
+    src.mkdir()
+    view(src / "pump_a.png")
+    (src / "pump_b.png").write_bytes((bad / "conv_fiche_corrupt_image.png").read_bytes())
+    view(src / "pump_c.png")
+    view(src / "valve_a.png")
+    report = convert_views(src, tmp_path / "out" / "fiches.jsonl", long_side=(224, 224))
+    assert (report.read, report.written, report.rejected) == (4, 1, 3)
+    lines = [json.loads(line) for line in (tmp_path / "out" / "fiches.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["valve"]
+    assert sorted(path.name for path in (tmp_path / "out" / "fiches.images").iterdir()) == ["valve_a.png"]
+    problems = {Path(reject.source).name: reject.problem for reject in report.rejects}
+    assert problems["pump_b.png"].startswith("cannot read 'pump_b.png' as an image")
+    assert problems["pump_a.png"] == problems["pump_c.png"] == \
+        "fiche 'pump' rejected whole: its view(s) pump_b.png cannot be used"

@@ -93,6 +93,12 @@ def test_envelope_is_converted_to_mm_and_malformed_dimensions_give_none():
     assert envelope_of(None) is None
 
 
+def test_an_envelope_out_of_the_schema_range_is_not_scored():
+    assert envelope_of(fiche(dimensions={"H": 100000, "W": 2, "D": 3, "unit": "m"})).H == 1e8
+    for value in (1e300, 100000.5, float("nan"), float("inf"), -1):
+        assert envelope_of(fiche(dimensions={"H": value, "W": value, "D": 3, "unit": "m"})) is None
+
+
 def test_axis_error_compares_in_mm_across_units():
     predicted = envelope_of(fiche(dimensions={"H": 1.2, "W": 12, "D": 0.08, "unit": "cm"}))
     errors = axis_errors_mm(predicted, envelope_of(FICHE))

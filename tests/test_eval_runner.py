@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from eval.loading import InputError
-from eval.runner import score
+from eval.runner import NothingScored, score
 from fiche_schema.canonical import canonical_text
 from fiche_vlm.cli import main
 
@@ -136,6 +136,16 @@ def test_bad_predictions_are_refused_naming_file_line_and_field(tmp_path, sample
     ("eval_gold_no_assistant_turn.jsonl", "qa", ":1: messages: no assistant turn holds the gold answer"),
     ("eval_gold_output_null.jsonl", "fiche", ":1: output: is null"),
     ("eval_gold_missing_id.jsonl", "qa", ":1: id: expected a non-empty string"),
+])
+def test_a_gold_set_with_nothing_scorable_is_refused_with_every_reason(tmp_path, name, task, reason):
+    predictions = write_jsonl(tmp_path / "p.jsonl", [prediction("a", None)])
+    with pytest.raises(NothingScored, match="nothing scored") as raised:
+        score(predictions, BAD / name, tmp_path / "out", task=task)
+    assert f"{BAD / name}{reason}" in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, task, reason", [
     ("eval_gold_duplicate_id.jsonl", "qa", ":2: id: duplicate 'a' (first at line 1)"),
 ])
 def test_unscorable_gold_records_are_listed_with_their_reason_and_counted(tmp_path, name, task, reason):
@@ -265,3 +275,62 @@ def test_cad_json_sample_gold_in_text2cad_layout_scores_fully_valid(tmp_path):
     assert (items["t2c-plate"]["structure"]["fp"], items["t2c-plate"]["structure"]["fn"]) == (1, 1)
     report = (tmp_path / "damaged" / "report.md").read_text(encoding="utf-8")
     assert "80.0 % (4/5)" in report and "a cut needs a body" in report
+
+
+# --- runs that would mislead (issue 21) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["eval_predictions_no_matching_id.jsonl", "empty_file.jsonl"])
+def test_a_run_that_scores_nothing_fails_loudly_and_writes_no_report(tmp_path, sample_fiches, name):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["score", str(BAD / name), "--gold", str(sample_fiches), "--out", str(out)])
+    assert result.exit_code == 1 and "nothing scored" in result.output
+    assert not out.exists()
+
+
+def test_a_partial_match_is_scored_with_a_warning(tmp_path, sample_fiches, fiche_predictions):
+    result = CliRunner().invoke(main, ["score", str(fiche_predictions), "--gold", str(sample_fiches), "--out",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 0
+    assert "warning: 3 of 8 gold id(s) have no prediction" in result.stderr
+    assert "warning: 1 prediction id(s) match no gold id and are ignored (e.g. 'not-in-gold')" in result.stderr
+
+
+def test_a_nan_in_a_prediction_is_an_error_naming_its_line(tmp_path, sample_fiches):
+    name = "eval_predictions_nan_number.jsonl"
+    result = CliRunner().invoke(main, ["score", str(BAD / name), "--gold", str(sample_fiches), "--out",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"{BAD / name}:1: line: non-standard JSON constant NaN" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def strict_json(path: Path):
+    def refuse(constant):
+        raise ValueError(f"{path} holds {constant}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+def test_an_out_of_range_prediction_is_not_scored_and_metrics_stay_strict_json(tmp_path, sample_fiches):
+    metrics = score(BAD / "eval_predictions_dimensions_out_of_range.jsonl", sample_fiches, tmp_path / "out")
+    geometry = metrics["geometry"]
+    assert geometry["scored"] == 1 and geometry["envelope_iou_scored"] == {"n": 1, "mean": 1.0, "median": 1.0,
+                                                                            "min": 1.0, "max": 1.0}
+    assert geometry["envelope_iou_invalid_as_0"] == pytest.approx(1 / 8)
+    assert strict_json(tmp_path / "out" / "metrics.json")["geometry"] == geometry
+
+
+def test_metrics_json_is_never_written_with_a_nan(tmp_path, sample_fiches, fiche_predictions, monkeypatch):
+    import eval.tasks.fiche
+
+    real_score = eval.tasks.fiche.score
+
+    def with_a_nan(pairs, out_dir):
+        result = real_score(pairs, out_dir)
+        result.metrics["geometry"]["envelope_iou_invalid_as_0"] = float("nan")
+        return result
+
+    monkeypatch.setattr(eval.tasks.fiche, "score", with_a_nan)
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        score(fiche_predictions, sample_fiches, tmp_path / "out")
+    assert not (tmp_path / "out" / "metrics.json").exists()

@@ -57,9 +57,9 @@ def test_repair_rereads_raw_answers(sample_fiches, tmp_path):
     assert "3 read: 1 valid, 1 invalid (2 repaired, 1 unreadable lines)" in result.output
     first, second = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert first["valid"] and first["json"] == fiche and "single-quoted" in first["repairs"][0]
-    assert not second["valid"] and second["errors"][0].startswith("finish_reason is 'length'")
+    assert not second["valid"] and second["errors"][0].startswith("finish_reason=length: the answer was cut")
     rejects = [json.loads(line) for line in out.with_suffix(".rejects.jsonl").read_text().splitlines()]
-    assert rejects[0]["line"] == 3 and "expected a JSON object" in rejects[0]["reason"]
+    assert rejects[0]["line"] == 3 and "expected a JSON object, got list" in rejects[0]["reason"]
 
 
 def test_cad_check_writes_canonical_mm_documents(tmp_path):
@@ -119,3 +119,57 @@ def test_help_lists_the_postprocess_commands():
     result = CliRunner().invoke(main, ["--help"])
     for command in ("extract", "repair", "cad-check", "scad", "cadquery-run"):
         assert command in result.output
+
+
+BAD = DATA / "bad"
+
+
+def test_repair_lists_every_unreadable_line_and_keeps_it_as_it_was(tmp_path):
+    src = BAD / "post_repair_unreadable_lines.jsonl"
+    out = tmp_path / "repaired.jsonl"
+    result = CliRunner().invoke(main, ["repair", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{src}:2: malformed JSON (Expecting value" in result.stderr
+    assert f"{src}:3: expected a JSON object, got list" in result.stderr
+    assert "3 read: 1 valid, 0 invalid (0 repaired, 2 unreadable lines)" in result.stdout
+    assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["good"]
+    rejects = [json.loads(line) for line in out.with_suffix(".rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    raw_lines = src.read_text(encoding="utf-8").splitlines()
+    assert [(row["line"], row["raw"]) for row in rejects] == [(2, raw_lines[1]), (3, raw_lines[2])]
+
+
+def test_repair_with_no_readable_line_fails_and_keeps_the_earlier_output(tmp_path):
+    out = tmp_path / "repaired.jsonl"
+    out.write_text("earlier\n")
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n")
+    for src in (BAD / "empty_file.jsonl", garbage):
+        result = CliRunner().invoke(main, ["repair", str(src), "--out", str(out)])
+        assert result.exit_code == 1 and "nothing written" in result.stderr
+        assert out.read_text() == "earlier\n" and not out.with_suffix(".rejects.jsonl").exists()
+
+
+def test_repair_counts_an_unfinished_answer_invalid_as_predict_does(tmp_path):
+    out = tmp_path / "repaired.jsonl"
+    src = BAD / "post_repair_finish_reason_not_stop.jsonl"
+    result = CliRunner().invoke(main, ["repair", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    filtered, unanswered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert not filtered["valid"] and filtered["json"] is None
+    assert filtered["errors"] == ["finish_reason=content_filter: the answer did not end normally"]
+    assert not unanswered["valid"] and unanswered["errors"] == ["finish_reason=null: the answer did not end normally"]
+
+
+def test_repair_names_a_raw_answer_that_is_not_text(tmp_path):
+    out = tmp_path / "repaired.jsonl"
+    CliRunner().invoke(main, ["repair", str(BAD / "post_repair_raw_not_text.jsonl"), "--out", str(out)])
+    number, listed = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert number["errors"] == ["raw: expected the reply text (a string), got a number"]
+    assert listed["errors"] == ["raw: expected the reply text (a string), got a list"]
+
+
+@pytest.mark.parametrize("name", ["cad_empty_file.json", "empty_file.jsonl"])
+def test_cad_check_refuses_an_empty_file(name):
+    result = CliRunner().invoke(main, ["cad-check", str(BAD / name)])
+    assert result.exit_code == 1
+    assert f"{BAD / name}: empty file: it holds no CAD document" in result.stdout

@@ -305,8 +305,8 @@ def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatc
 def test_vllm_takes_the_fiche_schema_for_xgrammar_but_not_the_cad_schema() -> None:
     """vLLM's own check (in .venv-serve) of what xgrammar cannot enforce: the fiche schema must pass it, or the
     constraint is refused; the CAD schema fails it, which is why `fiche eval --task cad_json` does not send it."""
-    from fiche_vlm.evaluate import TASK_REQUESTS
     from fiche_schema import SCHEMA_DIR
+    from fiche_vlm.evaluate import TASK_REQUESTS
 
     check = ("import json, sys\n"
              "from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as bad\n"

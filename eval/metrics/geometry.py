@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from fiche_schema import load_schema
 from fiche_schema.units import MM_PER_UNIT
 
 AXES = ("H", "W", "D")
@@ -24,8 +26,16 @@ class Envelope:
         return (self.W, self.D, self.H)
 
 
+@cache
+def dimension_maximum() -> dict[str, float]:
+    """The largest value the fiche schema allows per axis, in the fiche's own unit."""
+    axes = load_schema("fiche")["properties"]["dimensions"]["properties"]
+    return {axis: axes[axis]["maximum"] for axis in AXES}
+
+
 def envelope_of(fiche: Any) -> Envelope | None:
-    """The fiche's `dimensions` converted to mm, or None when they are missing or malformed."""
+    """The fiche's `dimensions` converted to mm, or None when they are missing, malformed or out of the schema's
+    range (0 to its maximum): a 1e300 m answer is no envelope to score, and its volume would overflow to inf."""
     dimensions = fiche.get("dimensions") if isinstance(fiche, Mapping) else None
     if not isinstance(dimensions, Mapping) or dimensions.get("unit") not in MM_PER_UNIT:
         return None
@@ -33,7 +43,8 @@ def envelope_of(fiche: Any) -> Envelope | None:
     values = {}
     for axis in AXES:
         value = dimensions.get(axis)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or not 0 <= value <= dimension_maximum()[axis]:
             return None
         values[axis] = float(value) * factor
     return Envelope(unit=dimensions["unit"], **values)

@@ -21,7 +21,19 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FicheGroup(click.Group):
+    """The library's usage errors (an --out that names an input file) reported as click reports its own: exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from fiche_io.files import OutputIsInput
+
+        try:
+            return super().invoke(ctx)
+        except OutputIsInput as error:
+            raise click.BadParameter(str(error), param_hint="'--out'") from None
+
+
+@click.group(cls=FicheGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="fiche-vlm")
 def main() -> None:
     """fiche-vlm: product fiches → fine-tuned Qwen2-VL → strict CAD-ready JSON and OpenSCAD."""

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from converters.report import ConvertReport, RejectedInput
-from fiche_vlm.cli.options import FOLDER, IN_FILE, data_root_option, long_side_option, out_option
+from fiche_io.locations import location
+from fiche_vlm.cli.options import (
+    FOLDER,
+    IN_FILE,
+    POSITIVE_INT,
+    FiniteFloatRange,
+    data_root_option,
+    long_side_option,
+    out_option,
+)
 
 SHOWN_REJECTS = 20
 
@@ -23,7 +32,8 @@ _keep_images_option = click.option("--keep-images", is_flag=True,
 
 
 def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
-    """Run a converter; print counts and reject reasons; exit 1 in strict mode on rejects or when nothing was written."""
+    """Run a converter; print counts and reject reasons; exit 1 (having written nothing) in strict mode on
+    rejects, or when nothing could be converted."""
     try:
         report = convert()
     except RejectedInput as error:
@@ -36,9 +46,6 @@ def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
     if report.rejected > SHOWN_REJECTS:
         click.echo(f"… and {report.rejected - SHOWN_REJECTS} more in {report.rejects_path}", err=True)
     click.echo(report.summary())
-    if report.written == 0:
-        click.echo("error: nothing could be converted", err=True)
-        raise SystemExit(1)
     return report
 
 
@@ -93,7 +100,8 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 @click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per PDF.")
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
-@click.option("--dpi", default=200, show_default=True, help="Rendering resolution (OCR reads this, views are fitted).")
+@click.option("--dpi", type=POSITIVE_INT, default=200, show_default=True,
+              help="Rendering resolution (OCR reads this, views are fitted).")
 @long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
@@ -113,7 +121,8 @@ def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: 
 @out_option("Base sharegpt path: <stem>_train and <stem>_val files are written beside it.")
 @_dataset_dir_option
 @click.option("--name", required=True, help="Datasets <name>_train and <name>_val are registered.")
-@click.option("--val-ratio", default=0.1, show_default=True, help="Share of pages (not lines) sent to val.")
+@click.option("--val-ratio", type=FiniteFloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of pages (not lines) sent to val.")
 @click.option("--seed", default="fiche-vlm", show_default=True, help="Salt of the page hash that decides the split.")
 @long_side_option("Fit each page image once to this band (28-px grid).")
 @_keep_images_option
@@ -185,7 +194,7 @@ def validate(file: Path, data_root: Path | None) -> None:
     report = validate_fiche_file(file, data_root=data_root)
     for reject in report.rejects:
         click.echo(reject.message)
-    click.echo(f"{file}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
+    click.echo(f"{location(file)}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
     if report.rejects:
         raise SystemExit(1)
 

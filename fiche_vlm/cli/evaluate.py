@@ -54,6 +54,13 @@ def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: P
         metrics = score(predictions, gold, out, task=task, train_log=train_log, **options)
     except InputError as error:
         raise click.ClickException(str(error)) from None
+    counts = metrics["counts"]
+    if counts["gold_without_prediction"]:
+        click.echo(f"warning: {counts['gold_without_prediction']} of {counts['gold_scored']} gold id(s) have no "
+                   "prediction; each is scored as invalid", err=True)
+    if counts["predictions_without_gold"]:
+        click.echo(f"warning: {counts['predictions_without_gold']} prediction id(s) match no gold id and are ignored "
+                   f"(e.g. {metrics['predictions_without_gold'][0]!r})", err=True)
     for line in _headline(metrics):
         click.echo(line)
     click.echo(f"report: {out / 'report.md'}, {out / 'report.html'}; metrics: {out / 'metrics.json'}")

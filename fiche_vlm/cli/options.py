@@ -6,6 +6,7 @@ values in every command. Old spellings keep working for one release, with a depr
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,23 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_RETRIES = RetryPolicy().attempts
 
 IN_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan, inf and -inf: click's FloatRange lets NaN through every bound (each
+    comparison with NaN is false) and infinity through a lower bound."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+SECONDS = FiniteFloatRange(min=0, min_open=True)  # a timeout: more than 0 s
+POSITIVE_INT = click.IntRange(min=1)
 FOLDER = click.Path(file_okay=False, path_type=Path)
 
 
@@ -80,14 +98,14 @@ def endpoint_options(command: Callable) -> Callable:
 def request_options(command: Callable) -> Callable:
     """--concurrency, --max-tokens, --timeout, --retries: the same defaults for `fiche predict` and `fiche eval`."""
     for option in reversed([
-        click.option("--concurrency", "-c", type=click.IntRange(min=1), default=DEFAULT_CONCURRENCY, show_default=True,
+        click.option("--concurrency", "-c", type=POSITIVE_INT, default=DEFAULT_CONCURRENCY, show_default=True,
                      help="Requests in flight."),
-        click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+        click.option("--max-tokens", type=POSITIVE_INT, default=DEFAULT_MAX_TOKENS, show_default=True,
                      help="Answer length cap; a cut answer (finish_reason length) is an error, not a result."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S,
+        click.option("--timeout", type=SECONDS, default=DEFAULT_TIMEOUT_S,
                      show_default=True, help="Deadline in seconds for a whole request (every byte of the answer), "
                                              "then it is retried."),
-        click.option("--retries", type=click.IntRange(min=1), default=DEFAULT_RETRIES, show_default=True,
+        click.option("--retries", type=POSITIVE_INT, default=DEFAULT_RETRIES, show_default=True,
                      help="Attempts per request (connection errors, timeouts, 5xx and malformed replies only)."),
     ]):
         command = option(command)

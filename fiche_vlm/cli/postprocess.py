@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from fiche_io.jsonl import describe_source
-from fiche_vlm.cli.options import IN_FILE, out_option, schema_option
+from fiche_io.locations import location
+from fiche_vlm.cli.options import IN_FILE, POSITIVE_INT, SECONDS, out_option, schema_option
 from postprocess.render import RENDER_CHOICES
 
 
@@ -48,24 +48,24 @@ def extract(reply, schema: str) -> None:
     from postprocess.extract import extract_json
 
     check = _json_check(schema)
-    data = reply.read()
+    data, source = reply.read(), getattr(reply, "name", "<stdin>")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        click.echo(f"{describe_source(reply.name)}: not valid UTF-8 (byte 0x{data[error.start]:02x} at offset "
+        click.echo(f"{location(source)}: not valid UTF-8 (byte 0x{data[error.start]:02x} at offset "
                    f"{error.start}); nothing extracted", err=True)
         sys.exit(1)
     extracted = extract_json(text)
     for repair in extracted.repairs:
         click.echo(f"repair: {repair}", err=True)
     if extracted.error is not None:
-        click.echo(f"{describe_source(reply.name)}: {extracted.error}", err=True)
+        click.echo(f"{location(source)}: {extracted.error}", err=True)
         sys.exit(1)
     errors = check(extracted.value)
     click.echo(_canonical(extracted.value, schema) if not errors else
                json.dumps(extracted.value, ensure_ascii=False, separators=(",", ":")))
     for error in errors:
-        click.echo(f"{describe_source(reply.name)}: {error}", err=True)
+        click.echo(f"{location(source)}: {error}", err=True)
     sys.exit(1 if errors else 0)
 
 
@@ -77,16 +77,26 @@ def repair(predictions: Path, out: Path, schema: str) -> None:
     """Re-read every `raw` answer of a predictions.jsonl with repairs, re-validate, write the result.
 
     Each line keeps its fields; `json`, `valid` and `errors` are recomputed and `repairs` lists what was changed.
-    A `length` finish stays an error even when the truncated JSON could be closed.
+    As in `fiche predict`, an answer whose finish_reason is not `stop` stays an error. A line that is no JSON record
+    is listed (FILE:LINE: REASON) and kept as it was in OUT's .rejects.jsonl; exits 1 when no line is a record.
 
     Example: fiche repair outputs/run/predictions.jsonl -o outputs/run/predictions.repaired.jsonl
     """
+    from fiche_io.files import refuse_output_over_input
     from postprocess.repair import repair_predictions
 
-    counts = repair_predictions(predictions, out, _json_check(schema),
+    refuse_output_over_input([out, out.with_suffix(".rejects.jsonl")], [predictions])
+    report = repair_predictions(predictions, out, _json_check(schema),
                                 lambda obj: json.loads(_canonical(obj, schema)))
-    click.echo(f"{counts['read']} read: {counts['valid']} valid, {counts['invalid']} invalid "
-               f"({counts['repaired']} repaired, {counts['unreadable']} unreadable lines) -> {out}")
+    for row in report.unreadable:
+        click.echo(row["message"], err=True)
+    if report.rejects_path is None:
+        click.echo(f"error: none of the {report.read} line(s) of {location(predictions)} is a prediction record; "
+                   f"nothing written, {location(out)} left as it was", err=True)
+        sys.exit(1)
+    click.echo(f"{report.read} read: {report.valid} valid, {report.invalid} invalid "
+               f"({report.repaired} repaired, {len(report.unreadable)} unreadable lines) -> {out}"
+               + (f"; unreadable lines as they were -> {report.rejects_path}" if report.unreadable else ""))
 
 
 @click.command("cad-check")
@@ -102,16 +112,18 @@ def cad_check(files: tuple[Path, ...], out: Path | None, mm: bool, unit: str | N
 
     Example: fiche cad-check tests/data/post_cad_t2c_bracket.json --mm --unit mm -o outputs/cad
     """
-    from fiche_io.files import atomic_write_text, safe_file_stem
+    from fiche_io.files import atomic_write_text, refuse_output_over_input, safe_file_stem
     from fiche_io.jsonl import iter_jsonl, parse_line
     from fiche_schema.cad_json import cad_text, normalise_to_mm, scientific_notation_numbers, validate_cad
 
     problems = checked = 0
     for path in files:
-        if path.suffix == ".jsonl":
-            lines = list(iter_jsonl(path))
-        else:
-            lines = [parse_line(1, path.read_bytes().decode("utf-8-sig", errors="surrogateescape"))]
+        data = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+        if not data.strip():
+            click.echo(f"{location(path)}: empty file: it holds no CAD document")
+            problems += 1
+            continue
+        lines = list(iter_jsonl(path)) if path.suffix == ".jsonl" else [parse_line(1, data)]
         for line in lines:
             checked += 1
             where = line.where(path)
@@ -134,6 +146,7 @@ def cad_check(files: tuple[Path, ...], out: Path | None, mm: bool, unit: str | N
                 problems += 1
                 continue
             stem = safe_file_stem(path.stem if len(lines) == 1 else f"{path.stem}-{line.number}")
+            refuse_output_over_input([out / f"{stem}.json"], files)
             atomic_write_text(out / f"{stem}.json", cad_text(written) + "\n")
     click.echo(f"{checked} document(s) checked, {problems} with problems", err=True)
     sys.exit(1 if problems else 0)
@@ -144,7 +157,7 @@ def cad_check(files: tuple[Path, ...], out: Path | None, mm: bool, unit: str | N
 @out_option("Folder for <id>.scad (+ .stl/.png) and index.json.", folder=True)
 @click.option("--render", type=click.Choice(RENDER_CHOICES), default="stl", show_default=True,
               help="Render each .scad with the openscad command-line tool (PNG under xvfb-run when headless).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
               help="Seconds per openscad run.")
 def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
     """One OpenSCAD envelope per valid fiche of a predictions.jsonl; others are listed with the reason.
@@ -155,8 +168,10 @@ def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
     """
     from rich.progress import Progress
 
+    from fiche_io.files import refuse_output_over_input
     from postprocess.openscad import predictions_to_scad
 
+    refuse_output_over_input([out / "index.json"], [predictions])
     with Progress(transient=True) as progress:
         task = progress.add_task("OpenSCAD", total=None)
         report = predictions_to_scad(predictions, out, render, timeout_s,
@@ -175,9 +190,10 @@ def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
 @click.argument("code_files", nargs=-1, required=True,
                 type=IN_FILE)
 @out_option("Folder for <name>.stl/.step per solid and results.jsonl.", folder=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
               help="Wall-clock seconds per file.")
-@click.option("--memory-mb", type=click.IntRange(min=64), default=2048, show_default=True, help="Address-space limit (cadquery maps ~1.2 GB).")
+@click.option("--memory-mb", type=POSITIVE_INT, default=2048, show_default=True,
+              help="Address-space limit (cadquery maps ~1.2 GB).")
 def cadquery_run(code_files: tuple[Path, ...], out: Path, timeout_s: float, memory_mb: int) -> None:
     """Run generated CadQuery files in the sandbox; report syntax valid / runs / solid for each.
 
@@ -189,10 +205,11 @@ def cadquery_run(code_files: tuple[Path, ...], out: Path, timeout_s: float, memo
     from rich.console import Console
     from rich.table import Table
 
-    from fiche_io.files import atomic_write_text
+    from fiche_io.files import atomic_write_text, refuse_output_over_input
     from fiche_io.jsonl import dumps_jsonl
     from postprocess.cadquery_sandbox import run_cadquery
 
+    refuse_output_over_input([out / "results.jsonl"], code_files)
     table = Table("file", "syntax", "runs", "solid", "volume", "error")
     records = []
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:

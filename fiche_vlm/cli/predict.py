@@ -44,8 +44,10 @@ def predict(inputs: Path, out: Path, base_url: str, model: str | None, api_key_e
 
     Example: fiche predict data/fiches.jsonl -o outputs/demo/predictions.jsonl --base-url http://127.0.0.1:8000/v1
     """
+    from fiche_io.files import refuse_output_over_input
     from fiche_vlm.predict import AuthRejected, InputError, predict_file
 
+    refuse_output_over_input([out], [inputs])
     try:
         summary = predict_file(inputs, out, base_url=base_url, model=model, api_key_env=api_key_env, schema=schema,
                                constrain=not no_constraint, concurrency=concurrency, temperature=temperature,

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from converters.images import fit_to_grid, png_data_url
-from fiche_io.jsonl import RecordError, describe_source, read_records
+from fiche_io.jsonl import RecordError, read_records
+from fiche_io.locations import location
 from fiche_io.paths import resolve_inside
 from fiche_schema import IMAGE_TOKEN
 
@@ -86,7 +87,7 @@ def read_inputs(path: Path, data_root: Path | None = None) -> list[PredictInput]
     view fails its fiche only."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{describe_source(path)}: no such file")
+        raise InputError(f"{location(path)}: no such file")
     root = Path(data_root) if data_root is not None else path.parent
     inputs: list[PredictInput] = []
     problems: list[str] = []
@@ -94,7 +95,7 @@ def read_inputs(path: Path, data_root: Path | None = None) -> list[PredictInput]
     try:
         lines = read_records(path)
     except OSError as error:
-        raise InputError(f"{describe_source(path)}: cannot read ({error.strerror or error})") from error
+        raise InputError(f"{location(path)}: cannot read ({error.strerror or error})") from error
     for index, line in enumerate(lines):
         where = line.where(path)
         try:
@@ -109,10 +110,10 @@ def read_inputs(path: Path, data_root: Path | None = None) -> list[PredictInput]
         except RecordError as error:
             problems.append(f"{where}: {error.field}: {error.problem}")
     if problems:
-        raise InputError(f"{len(problems)} bad record(s) in {describe_source(path)}; nothing was sent:\n"
+        raise InputError(f"{len(problems)} bad record(s) in {location(path)}; nothing was sent:\n"
                          + "\n".join(problems))
     if not inputs:
-        raise InputError(f"{describe_source(path)}: no records")
+        raise InputError(f"{location(path)}: no records")
     return inputs
 
 
