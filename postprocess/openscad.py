@@ -135,6 +135,17 @@ def _body(shape: Shape) -> list[str]:
             f"    {_along(axis, dict(base, **{axis: '-1'}), 'cylinder(d = inner_d, h = length + 2);')}", "}"]
 
 
+def _holes_fit(pattern: HolePattern, shape: Shape, size: dict[str, float]) -> bool:
+    """Whether the starting layout keeps every hole strictly inside the part's faces, so that enabling the block
+    can never shrink the envelope."""
+    d = pattern.diameter_mm
+    if shape.kind == "cube":  # inset = d: rows and ends sit d from the edges, so each in-plane side needs > 1.5 d
+        return sorted(size.values())[1] > 1.5 * d
+    bore = shape.bore_mm or 0.0
+    pitch = pattern.pitch_circle_mm if pattern.pitch_circle_mm is not None else (shape.outer_mm + bore) / 2
+    return pitch + d < shape.outer_mm and (bore == 0 or pitch - d > bore)
+
+
 def _holes(shape: Shape, size: dict[str, float], patterns: list[HolePattern]) -> tuple[list, list]:
     """The commented-out hole parameters and the `holes()` module that uses them once they are enabled."""
     pattern = patterns[0]
@@ -189,7 +200,8 @@ def build_scaffold(fiche: dict, name: str) -> tuple[str, Shape]:
     size = {"W": envelope.width_mm, "D": envelope.depth_mm, "H": envelope.height_mm}
     unit = envelope.original["unit"]
     shape = choose_shape(fiche, size, unit)
-    patterns = [p for p in hole_patterns(fiche, unit) if p.diameter_mm < sorted(size.values())[1]]
+    stated = hole_patterns(fiche, unit)
+    patterns = [p for p in stated if _holes_fit(p, shape, size)]
     o = envelope.original
     lines = [
         "// fiche-vlm: a parametric scaffold of one product fiche, generated from the model's JSON; refine it here.",
@@ -211,6 +223,8 @@ def build_scaffold(fiche: dict, name: str) -> tuple[str, Shape]:
         lines.append(f"// {shape.bore_note}.")
     lines += ["", "/* [Size] */", *_size_parameters(shape, size), ""]
     hole_lines, hole_module = _holes(shape, size, patterns) if patterns else ([], [])
+    hole_lines += [f"// A hole pattern in {p.field} does not fit inside this scaffold, so it is not offered."
+                   for p in stated if p not in patterns]
     if hole_lines:
         lines += [*hole_lines, ""]
     lines += ["/* [Hidden] */", "// Facets per circle: a multiple of 4, so that a cylinder spans its full diameter "

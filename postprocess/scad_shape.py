@@ -110,7 +110,7 @@ class HolePattern:
     count: int
     diameter_mm: float
     pitch_circle_mm: float | None
-    field: str  # where it was read, e.g. components[1]
+    field: str  # where it was read: global_shape, or component N as the part list numbers it
     text: str  # the model's text it was read from (for a comment: pass it through comment_text)
 
 
@@ -123,7 +123,7 @@ def hole_patterns(fiche: dict, unit: str) -> list[HolePattern]:
         for index, original in enumerate(value if isinstance(value, list) else [value]):
             if not isinstance(original, str):
                 continue
-            where = name if name == "global_shape" else f"{name}[{index}]"
+            where = name if name == "global_shape" else f"component {index + 1}"
             for match in _HOLES.finditer(fold(original)):
                 count = int(match.group(1))
                 pitch = _mm(match.group(4), match.group(5), unit) if match.group(4) else None
