@@ -11,6 +11,11 @@ from fiche_vlm import DEFAULT_API_KEY_ENV
 
 _TASK = click.option("--task", type=click.Choice(TASKS), default="fiche", show_default=True,
                      help="What the predictions answer: fiches, text→CAD JSON, image→CadQuery, or manual Q&A.")
+DEFAULT_PICTURES = 24
+_PICTURES = click.option("--pictures", type=click.IntRange(min=0), metavar="N",
+                         help=f"Fiche task: the first N fiches' first view beside renders of the predicted and gold "
+                              f"scaffolds (two OpenSCAD renders each, about 0.6 s apiece; 0: none). "
+                              f"[default: {DEFAULT_PICTURES}]")
 _TRAIN_LOG = click.option("--train-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                           help="LLaMA-Factory trainer_log.jsonl: adds the training loss curve to the report.")
 
@@ -39,10 +44,15 @@ def _headline(metrics: dict) -> list[str]:
             f"keyword presence {number(overall['keyword_presence_mean'])}"]
 
 
-def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, **options) -> None:
+def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, pictures: int | None,
+               **options) -> None:
     from eval.loading import InputError
     from eval.runner import score
 
+    if task == "fiche":
+        options["pictures"] = DEFAULT_PICTURES if pictures is None else pictures
+    elif pictures is not None:
+        raise click.UsageError("--pictures is for --task fiche")
     try:
         metrics = score(predictions, gold, out, task=task, train_log=train_log, **options)
     except InputError as error:
@@ -60,11 +70,12 @@ def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: P
               help="Folder for report.md, report.html, metrics.json and the plots.")
 @_TASK
 @_TRAIN_LOG
+@_PICTURES
 @click.option("--judge-url", help="Q&A only: OpenAI-compatible base URL of an LLM judge (off when not given).")
 @click.option("--judge-model", help="Q&A only: the judge's model name.")
 @click.option("--judge-api-key-env", default="FICHE_JUDGE_API_KEY", show_default=True,
               help="Environment variable holding the judge's API key.")
-def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None,
+def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, pictures: int | None,
                   judge_url: str | None, judge_model: str | None, judge_api_key_env: str) -> None:
     """Score PREDICTIONS (predictions.jsonl) against a gold set and write the report.
 
@@ -77,7 +88,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
         from eval.judge import JudgeConfig
 
         options["judge"] = JudgeConfig(base_url=judge_url, model=judge_model, api_key_env=judge_api_key_env)
-    _run_score(predictions, gold, out, task, train_log, **options)
+    _run_score(predictions, gold, out, task, train_log, pictures, **options)
 
 
 @click.command("eval")
@@ -91,6 +102,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="Requests in flight.")
 @_TASK
 @_TRAIN_LOG
+@_PICTURES
 @click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder the valset's image paths are relative to (a sharegpt file's dataset_dir). "
                    "Default: the valset's folder.")
@@ -99,7 +111,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @click.option("--max-tokens", default=1024, show_default=True, type=click.IntRange(min=1),
               help="Answer length cap; a cut answer is an error, not a result.")
 def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env: str, concurrency: int, task: str,
-                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int],
+                 train_log: Path | None, pictures: int | None, media_dir: Path | None, long_side: tuple[int, int],
                  max_tokens: int) -> None:
     """Query an endpoint on VALSET (any converter's output, or a fiche JSONL), then score and report.
 
@@ -118,7 +130,7 @@ def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env
                                      long_side=long_side, max_tokens=max_tokens)
     except (PredictInputError, AuthRejected, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
-    _run_score(predictions, valset, out, task, train_log)
+    _run_score(predictions, valset, out, task, train_log, pictures, media_dir=media_dir)
 
 
 COMMANDS = [score_command, eval_command]

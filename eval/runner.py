@@ -26,10 +26,11 @@ def _task_scorer(task: str):
 
 
 def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "fiche",
-          train_log: Path | None = None, **options: Any) -> dict:
+          train_log: Path | None = None, media_dir: Path | None = None, **options: Any) -> dict:
     """Match predictions to gold by id, score them for `task`, write report.md, report.html, metrics.json and plots.
 
-    A gold id with no prediction counts as invalid. `options` go to the task's scorer (e.g. `judge` for qa).
+    A gold id with no prediction counts as invalid. `options` go to the task's scorer (e.g. `judge` for qa,
+    `pictures` for fiche). The gold's image paths are relative to `media_dir` (default: the gold file's folder).
     Returns the metrics as written to metrics.json.
     """
     if task not in TASKS:
@@ -37,7 +38,7 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
     predictions_path, gold_path, out_dir = Path(predictions_path), Path(gold_path), Path(out_dir)
     log_rows = read_trainer_log(Path(train_log)) if train_log is not None else None
     predictions = load_predictions(predictions_path)
-    gold = load_gold(gold_path, task)
+    gold = load_gold(gold_path, task, media_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [Pair(record, predictions.by_id.get(record.id)) for record in gold.records]
     result: TaskResult = _task_scorer(task)(pairs, out_dir, **options)
