@@ -7,11 +7,11 @@ import click
 
 from converters.images import DEFAULT_LONG_SIDE
 from eval.loading import TASKS
+from eval.pictures import DEFAULT_PICTURES
 from fiche_vlm import DEFAULT_API_KEY_ENV
 
 _TASK = click.option("--task", type=click.Choice(TASKS), default="fiche", show_default=True,
                      help="What the predictions answer: fiches, text→CAD JSON, image→CadQuery, or manual Q&A.")
-DEFAULT_PICTURES = 24
 _PICTURES = click.option("--pictures", type=click.IntRange(min=0), metavar="N",
                          help=f"Fiche task: the first N fiches' first view beside renders of the predicted and gold "
                               f"scaffolds (two OpenSCAD renders each, about 0.6 s apiece; 0: none). "

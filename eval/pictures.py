@@ -13,6 +13,7 @@ from postprocess.files import atomic_path, atomic_write_text
 from postprocess.openscad import ScadError, build_scaffold, envelope_of
 from postprocess.render import camera_for_box, render_png
 
+DEFAULT_PICTURES = 24  # fiches shown by `fiche score` unless --pictures says otherwise: two renders each
 PICTURES_DIR = "pictures"  # under the report's folder, so that report.html references relative paths only
 PICTURE_SIZE = (320, 240)
 GOLD_COLORSCHEME = "Tomorrow"  # the predicted render keeps OpenSCAD's default, so the two never look alike
