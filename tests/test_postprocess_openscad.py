@@ -86,6 +86,16 @@ def test_the_shape_table_family_by_family_on_the_sample(sample_fiches):
     assert (shapes["flange"].axis, shapes["pulley"].axis, shapes["pulley"].bore_mm) == ("y", "y", 20)
 
 
+def test_the_readme_lists_every_word_of_the_shape_table():
+    from postprocess.scad_shape import SHAPE_RULES, fold
+
+    readme = Path(__file__).parents[1] / "README.md"
+    table = readme.read_text(encoding="utf-8").split("### The OpenSCAD scaffold")[1].split("Then:")[0]
+    rows = {fold(line.split("|")[1]): line.split("|")[3] for line in table.splitlines() if line.startswith("| ")}
+    for rule, _, words, _ in SHAPE_RULES:
+        assert set(words) == {fold(word) for word in rows[rule].replace(";", ",").split(",")}, rule
+
+
 @pytest.mark.parametrize("fields, dimensions, kind, unsure", [
     ({"object": "Steel shaft", "global_shape": "Stepped cylinder"}, (20, 100, 20), "cylinder", False),
     ({"object": "Round flange", "components": ["hub", "bore 12 mm"]}, (80, 80, 15), "tube", False),
