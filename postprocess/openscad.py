@@ -81,8 +81,7 @@ def envelope_of(fiche: dict) -> Envelope:
     return Envelope(sizes["W"], sizes["D"], sizes["H"], {k: dimensions[k] for k in ("H", "W", "D", "unit")})
 
 
-def _number(value: float) -> str:
-    return plain_number_text(value)
+_number = plain_number_text
 
 
 def _slider(value: float) -> str:
@@ -135,14 +134,20 @@ def _body(shape: Shape) -> list[str]:
             f"    {_along(axis, dict(base, **{axis: '-1'}), 'cylinder(d = inner_d, h = length + 2);')}", "}"]
 
 
+def _pitch_circle(pattern: HolePattern, shape: Shape) -> float:
+    """The stated pitch circle, else midway between the bore (or the axis) and the rim."""
+    if pattern.pitch_circle_mm is not None:
+        return pattern.pitch_circle_mm
+    return (shape.outer_mm + (shape.bore_mm or 0.0)) / 2
+
+
 def _holes_fit(pattern: HolePattern, shape: Shape, size: dict[str, float]) -> bool:
     """Whether the starting layout keeps every hole strictly inside the part's faces, so that enabling the block
     can never shrink the envelope."""
     d = pattern.diameter_mm
     if shape.kind == "cube":  # inset = d: rows and ends sit d from the edges, so each in-plane side needs > 1.5 d
         return sorted(size.values())[1] > 1.5 * d
-    bore = shape.bore_mm or 0.0
-    pitch = pattern.pitch_circle_mm if pattern.pitch_circle_mm is not None else (shape.outer_mm + bore) / 2
+    pitch, bore = _pitch_circle(pattern, shape), shape.bore_mm or 0.0
     return pitch + d < shape.outer_mm and (bore == 0 or pitch - d > bore)
 
 
@@ -156,8 +161,8 @@ def _holes(shape: Shape, size: dict[str, float], patterns: list[HolePattern]) ->
     if shape.kind == "cube":
         thin = min("zyx", key=lambda a: size[_SIDE[a]])  # holes go through the thinnest side
         along, across = sorted((a for a in "xyz" if a != thin), key=lambda a: -size[_SIDE[a]])
-        lines += [f"// The fiche gives no positions: they start in two rows along {_SIDE[along]}, holes_inset from "
-                  f"the edges, through {_SIDE[thin]}.",
+        lines += [(f"// The fiche gives no positions: they start in two rows along {_SIDE[along]}, holes_inset "
+                   f"from the edges, through {_SIDE[thin]}."),
                   "// To cut them, delete the // in front of the three assignments below."]
         extra = ("holes_inset", pattern.diameter_mm, "Distance from the edges to the hole centres, mm")
         position = {along: "u", across: "v", thin: "-1"}
@@ -166,20 +171,18 @@ def _holes(shape: Shape, size: dict[str, float], patterns: list[HolePattern]) ->
                   "    for (i = [0 : holes_count - 1]) {",
                   "        row = i < per_row ? 0 : 1;",
                   "        in_row = row == 0 ? per_row : holes_count - per_row;",
-                  f"        u = in_row == 1 ? {_SIDE[along]} / 2 : holes_inset + (i - row * per_row) * "
-                  f"({_SIDE[along]} - 2 * holes_inset) / (in_row - 1);",
-                  f"        v = holes_count == 1 ? {_SIDE[across]} / 2 : row == 0 ? holes_inset : "
-                  f"{_SIDE[across]} - holes_inset;",
+                  (f"        u = in_row == 1 ? {_SIDE[along]} / 2 : holes_inset + (i - row * per_row) * "
+                   f"({_SIDE[along]} - 2 * holes_inset) / (in_row - 1);"),
+                  (f"        v = holes_count == 1 ? {_SIDE[across]} / 2 : row == 0 ? holes_inset : "
+                   f"{_SIDE[across]} - holes_inset;"),
                   f"        {_along(thin, position, f'cylinder(d = holes_d, h = {_SIDE[thin]} + 2);')}",
                   "    }", "}"]
     else:
-        stated = pattern.pitch_circle_mm is not None
-        pitch = pattern.pitch_circle_mm if stated else (shape.outer_mm + (shape.bore_mm or 0)) / 2
-        lines += [("// Pitch circle as stated." if stated else
+        lines += [("// Pitch circle as stated." if pattern.pitch_circle_mm is not None else
                    "// No pitch circle is stated: it starts midway between the bore and the rim.") +
                   f" The holes run along {shape.axis}, evenly spaced.",
                   "// To cut them, delete the // in front of the three assignments below."]
-        extra = ("holes_pcd", pitch, "Pitch circle diameter, mm")
+        extra = ("holes_pcd", _pitch_circle(pattern, shape), "Pitch circle diameter, mm")
         first, second = (a for a in "xyz" if a != shape.axis)
         position = {shape.axis: "-1", first: "outer_d / 2 + holes_pcd / 2 * cos(360 * i / holes_count)",
                     second: "outer_d / 2 + holes_pcd / 2 * sin(360 * i / holes_count)"}
@@ -228,7 +231,7 @@ def build_scaffold(fiche: dict, name: str) -> tuple[str, Shape]:
     if hole_lines:
         lines += [*hole_lines, ""]
     lines += ["/* [Hidden] */", "// Facets per circle: a multiple of 4, so that a cylinder spans its full diameter "
-              "on both axes", "$fn = 96;", "", *_body(shape), *hole_module, ""]
+              + "on both axes", "$fn = 96;", "", *_body(shape), *hole_module, ""]
     lines += (["difference() {", "    part();", "    if (!is_undef(holes_count)) holes();", "}"]
               if hole_module else ["part();"])
     return "\n".join(lines) + "\n", shape
