@@ -159,9 +159,6 @@ class Shape:
     bore_note: str | None = None  # why a stated bore was not used
 
 
-_AXES = (("x", "W"), ("y", "D"), ("z", "H"))
-
-
 def _cited(items: list[Evidence]) -> str:
     return ", ".join(f"{e.word!r} in {e.field}" for e in items[:3]) + (" ..." if len(items) > 3 else "")
 
@@ -169,7 +166,7 @@ def _cited(items: list[Evidence]) -> str:
 def _revolution_axis(size: dict[str, float]) -> tuple[str, float, float] | None:
     """(axis, outer diameter, length) when two sides are equal; all three equal puts the axis along z (H)."""
     for axis, side in (("z", "H"), ("x", "W"), ("y", "D")):
-        others = [size[name] for _, name in _AXES if name != side]
+        others = [size[name] for name in "WDH" if name != side]
         if math.isclose(others[0], others[1], rel_tol=1e-9, abs_tol=1e-9):
             return axis, others[0], size[side]
     return None
