@@ -271,6 +271,16 @@ class ScadReport:
                 if not result["ok"]]
 
 
+def unique_stem(identifier: Any, taken: set[str]) -> str:
+    """`safe_file_stem(identifier)`, suffixed -2, -3, … when two ids differ only in unsafe characters; added to
+    `taken`."""
+    stem, suffix = safe_file_stem(identifier), 2
+    while stem in taken:
+        stem, suffix = f"{safe_file_stem(identifier)}-{suffix}", suffix + 1
+    taken.add(stem)
+    return stem
+
+
 def _read_predictions(path: Path) -> Iterable[tuple[int, dict | None, str | None]]:
     with open(path, encoding="utf-8") as stream:
         for number, line in enumerate(stream, 1):
@@ -334,10 +344,7 @@ def predictions_to_scad(predictions: Path, out_dir: Path, render: str = "none", 
         if reason is not None:
             entry.skipped = reason
             continue
-        stem, suffix = safe_file_stem(identifier), 2
-        while stem in stems:  # two ids that differ only in unsafe characters
-            stem, suffix = f"{safe_file_stem(identifier)}-{suffix}", suffix + 1
-        stems.add(stem)
+        stem = unique_stem(identifier, stems)
         scad_path = out_dir / f"{stem}.scad"
         atomic_write_text(scad_path, text)
         entry.scad, entry.shape, entry.shape_reason = scad_path.name, shape.kind, shape.reason

@@ -10,7 +10,7 @@ from eval.metrics.fiche import LIST_FIELDS, exact_match, fiche_errors, slot_coun
 from eval.metrics.geometry import AXES, axis_errors_mm, envelope_iou, envelope_of
 from eval.report import Figure, Paragraph, Picture, PictureTable, Section, Table, number, percent, rate_of
 from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
-from postprocess.files import safe_file_stem
+from postprocess.openscad import unique_stem
 
 
 def _counts_row(name: str, counts: PRCounts) -> list[str]:
@@ -81,11 +81,7 @@ def _pictures_section(pairs: Sequence[Pair], items: list[dict], total: int, out_
 
     rows, stems, seconds, renders = [], set(), 0.0, 0
     for pair, item in zip(pairs, items):
-        stem, suffix = safe_file_stem(pair.gold.id), 2
-        while stem in stems:  # two ids that differ only in unsafe characters
-            stem, suffix = f"{safe_file_stem(pair.gold.id)}-{suffix}", suffix + 1
-        stems.add(stem)
-        made = fiche_pictures(stem, pair.gold.id, pair.gold.images, pair.gold.media_root,
+        made = fiche_pictures(unique_stem(pair.gold.id, stems), pair.gold.id, pair.gold.images, pair.gold.media_root,
                               pair.prediction.json if pair.prediction is not None else None, pair.gold.target,
                               out_dir)
         seconds, renders = seconds + made.render_seconds, renders + made.renders
