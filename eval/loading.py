@@ -24,6 +24,8 @@ class GoldRecord:
     question: str | None
     metadata: dict
     line: int
+    images: tuple[str, ...] = ()  # the record's image paths as written, relative to media_root
+    media_root: Path | None = None
 
 
 @dataclass
@@ -108,8 +110,9 @@ def _gold_of(record: dict, task: str) -> tuple[Any, str | None]:
     return answer[1], question_text
 
 
-def load_gold(path: Path, task: str) -> GoldSet:
-    """The scorable gold records; records that cannot be scored are listed in `skipped` with their reason."""
+def load_gold(path: Path, task: str, data_root: Path | None = None) -> GoldSet:
+    """The scorable gold records; records that cannot be scored are listed in `skipped` with their reason.
+    Image paths stay as written, relative to `data_root` (default: the gold file's folder)."""
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
     gold, seen = GoldSet(), {}
@@ -130,7 +133,10 @@ def load_gold(path: Path, task: str) -> GoldSet:
             continue
         seen[gold_id] = number
         metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-        gold.records.append(GoldRecord(id=gold_id, target=target, question=question, metadata=metadata, line=number))
+        images = record.get("images") if isinstance(record.get("images"), list) else []
+        gold.records.append(GoldRecord(id=gold_id, target=target, question=question, metadata=metadata, line=number,
+                                       images=tuple(name for name in images if isinstance(name, str)),
+                                       media_root=Path(data_root) if data_root is not None else Path(path).parent))
     return gold
 
 

@@ -45,20 +45,34 @@ def bar_chart(values: Mapping[str, float | None], path: Path, *, title: str, yla
         plt.close(figure)
 
 
-def histogram(series: Mapping[str, Sequence[float]], path: Path, *, title: str, xlabel: str, bins: int = 20) -> Path:
-    """Histograms of one or more named series (e.g. the H, W, D errors) on shared bins."""
+def histogram_figure(series: Mapping[str, Sequence[float]], *, title: str, xlabel: str, bins: int = 20):
+    """The figure `histogram` saves: one or more named series (e.g. the H, W, D errors) on shared bins from 0.
+    When every value is 0 there is no range to bin: one bin centred on 0, the only tick, and a note saying so."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6, 3.6))
     everything = [value for values in series.values() for value in values]
-    top = max(everything) if everything else 1.0
-    edges = [top * i / bins for i in range(bins + 1)] if top > 0 else [0.0, 1.0]
+    top = max(everything) if everything else 0.0
+    edges = [top * i / bins for i in range(bins + 1)] if top > 0 else [-0.5, 0.5]
     # Side by side within each bin, so that equal errors on several axes stay visible.
     axes.hist([list(values) for values in series.values()], bins=edges,
               label=[f"{name} (n={len(values)})" for name, values in series.items()])
+    if top <= 0:
+        axes.set_xticks([0.0], ["0"])
+        axes.set_xlim(-1.5, 1.5)
+        axes.set_ylim(0, max(1, max(len(values) for values in series.values())) * 1.3)  # room for the note
+        axes.text(0.03, 0.95, f"all {len(everything)} values are exactly 0" if everything else "no values",
+                  transform=axes.transAxes, ha="left", va="top")
     axes.set_xlabel(xlabel)
     axes.set_ylabel("count")
     axes.set_title(title)
-    axes.legend()
+    axes.legend(loc="upper right")
+    return figure
+
+
+def histogram(series: Mapping[str, Sequence[float]], path: Path, *, title: str, xlabel: str, bins: int = 20) -> Path:
+    """Save `histogram_figure` as a PNG."""
+    plt = _pyplot()
+    figure = histogram_figure(series, title=title, xlabel=xlabel, bins=bins)
     try:
         return _save(figure, path)
     finally:

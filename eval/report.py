@@ -25,7 +25,20 @@ class Figure:
     caption: str
 
 
-Block = Paragraph | Table | Figure
+@dataclass(frozen=True)
+class Picture:
+    path: str  # relative to the report's folder
+    alt: str
+
+
+@dataclass(frozen=True)
+class PictureTable:
+    """A table whose cells are text or pictures (a view beside renders, one row per item)."""
+    headers: list[str]
+    rows: list[list[str | Picture]]
+
+
+Block = Paragraph | Table | Figure | PictureTable
 
 
 @dataclass
@@ -67,6 +80,10 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_picture(picture: Picture) -> str:
+    return f"![{_md_cell(picture.alt).replace(']', ' ')}]({picture.path})"
+
+
 def to_markdown(report: Report) -> str:
     lines = [f"# {report.title}", ""]
     for section in report.sections:
@@ -74,10 +91,11 @@ def to_markdown(report: Report) -> str:
         for block in section.blocks:
             if isinstance(block, Paragraph):
                 lines += [block.text, ""]
-            elif isinstance(block, Table):
+            elif isinstance(block, (Table, PictureTable)):
                 lines.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
                 lines.append("|" + "|".join("---" for _ in block.headers) + "|")
-                lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+                lines += ["| " + " | ".join(_md_picture(c) if isinstance(c, Picture) else _md_cell(c) for c in row)
+                          + " |" for row in block.rows]
                 lines.append("")
             else:
                 lines += [f"![{block.caption}]({block.path})", "", f"*{block.caption}*", ""]
@@ -86,7 +104,8 @@ def to_markdown(report: Report) -> str:
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
           "table{border-collapse:collapse;margin:0.5rem 0 1rem}th,td{border:1px solid #bbb;padding:0.25rem 0.6rem;"
-          "text-align:left}th{background:#eee}figure{margin:1rem 0}img{max-width:100%}figcaption{color:#555}")
+          "text-align:left;vertical-align:top}th{background:#eee}figure{margin:1rem 0}img{max-width:100%}"
+          "figcaption{color:#555}table.pictures img{display:block;width:220px}")
 
 
 def to_html(report: Report) -> str:
@@ -102,6 +121,12 @@ def to_html(report: Report) -> str:
                 head = "".join(f"<th>{e(h)}</th>" for h in block.headers)
                 body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block.rows)
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            elif isinstance(block, PictureTable):
+                head = "".join(f"<th>{e(h)}</th>" for h in block.headers)
+                body = "".join("<tr>" + "".join(
+                    f'<td><img src="{e(c.path)}" alt="{e(c.alt)}"></td>' if isinstance(c, Picture) else f"<td>{e(c)}</td>"
+                    for c in row) + "</tr>" for row in block.rows)
+                parts.append(f'<table class="pictures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
             else:
                 parts.append(f'<figure><img src="{e(block.path)}" alt="{e(block.caption)}">'
                              f"<figcaption>{e(block.caption)}</figcaption></figure>")

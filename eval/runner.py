@@ -26,10 +26,11 @@ def _task_scorer(task: str):
 
 
 def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "fiche",
-          train_log: Path | None = None, **options: Any) -> dict:
+          train_log: Path | None = None, data_root: Path | None = None, **options: Any) -> dict:
     """Match predictions to gold by id, score them for `task`, write report.md, report.html, metrics.json and plots.
 
-    A gold id with no prediction counts as invalid. `options` go to the task's scorer (e.g. `judge` for qa).
+    A gold id with no prediction counts as invalid. `options` go to the task's scorer (e.g. `judge` for qa,
+    `pictures` for fiche). The gold's image paths are relative to `data_root` (default: the gold file's folder).
     Returns the metrics as written to metrics.json.
     """
     if task not in TASKS:
@@ -39,7 +40,7 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
                              [predictions_path, gold_path, *([Path(train_log)] if train_log is not None else [])])
     log_rows = read_trainer_log(Path(train_log)) if train_log is not None else None
     predictions = load_predictions(predictions_path)
-    gold = load_gold(gold_path, task)
+    gold = load_gold(gold_path, task, data_root)
     pairs = [Pair(record, predictions.by_id.get(record.id)) for record in gold.records]
     refuse_nothing_scored(predictions_path, gold_path, predictions, gold, pairs)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -116,6 +116,7 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
              merge_recipe: Path = PROJECT_ROOT / "recipes" / "merge-smoke.yaml") -> dict:
     """Run the chain and return the scored metrics; every artefact of the run lands under `layout.out`."""
     from converters.fiche import convert_fiches
+    from eval.pictures import DEFAULT_PICTURES
     from eval.runner import score
     from fiche_vlm.predict import predict_file
     from fiche_vlm.serve import VLLMServer
@@ -148,6 +149,6 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
 
     console.rule("7/7 score")
     metrics = score(layout.predictions, fiches, layout.out, task="fiche",
-                    train_log=layout.adapter / "trainer_log.jsonl")
+                    train_log=layout.adapter / "trainer_log.jsonl", pictures=DEFAULT_PICTURES)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s → {layout.out}")
     return metrics

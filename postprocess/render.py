@@ -1,6 +1,7 @@
 """Headless OpenSCAD rendering: `.scad` → STL, and → PNG under xvfb-run, each in a subprocess with a timeout."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -61,12 +62,28 @@ def png_available() -> str | None:
     return None
 
 
-def render_png(scad_path: Path, png_path: Path, size: tuple[int, int] = (640, 480),
-               timeout_s: float = 120) -> RenderResult:
-    """A PNG preview of the whole model, under xvfb-run when there is no DISPLAY."""
+def camera_for_box(size_mm: tuple[float, float, float], distance: float = 3.0) -> tuple[float, ...]:
+    """An orthographic camera (eye x, y, z, centre x, y, z) on the box [0, W] × [0, D] × [0, H], from the front
+    right and above, `distance` diagonals away. Models rendered with one camera share one scale, so a part
+    twice as long looks twice as long."""
+    centre = [side / 2 for side in size_mm]
+    direction = (1.0, -1.3, 0.9)
+    norm = math.sqrt(sum(c * c for c in direction))
+    reach = distance * math.sqrt(sum(side * side for side in size_mm))
+    return (*(c + d / norm * reach for c, d in zip(centre, direction)), *centre)
+
+
+def render_png(scad_path: Path, png_path: Path, size: tuple[int, int] = (640, 480), timeout_s: float = 120,
+               camera: tuple[float, ...] | None = None, colorscheme: str | None = None) -> RenderResult:
+    """A PNG preview, under xvfb-run when there is no DISPLAY: the whole model framed, or seen from `camera`
+    (eye and centre, as camera_for_box gives) in orthographic projection; `colorscheme` is one of OpenSCAD's."""
     reason = png_available()
     if reason is not None:
         return RenderResult(False, None, reason, 0.0)
     prefix = [] if os.environ.get("DISPLAY") else ["xvfb-run", "--auto-servernum"]
-    extra = [f"--imgsize={size[0]},{size[1]}", "--autocenter", "--viewall"]
+    extra = [f"--imgsize={size[0]},{size[1]}"]
+    extra += (["--autocenter", "--viewall"] if camera is None else
+              [f"--camera={','.join(f'{value:.6g}' for value in camera)}", "--projection=ortho"])
+    if colorscheme:
+        extra.append(f"--colorscheme={colorscheme}")
     return _render(scad_path, png_path, extra, prefix, timeout_s)

@@ -44,6 +44,9 @@ def test_demo_chain_reproduces_every_gold_fiche(tmp_path, tiny_model_dir, sample
     for fiche_id in gold:
         assert (layout.scad_dir / f"{fiche_id}.scad").is_file()
         assert (layout.scad_dir / f"{fiche_id}.stl").stat().st_size > 0
+        for role in ("view", "predicted", "gold"):  # the report shows the view beside both renders
+            assert f"](pictures/{fiche_id}.{role}.png)" in report
+            assert (layout.out / "pictures" / f"{fiche_id}.{role}.png").stat().st_size > 0
     assert not vllm_processes_on(E2E_PORT), "the demo left its vLLM server running"
 
 

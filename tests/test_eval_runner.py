@@ -110,10 +110,36 @@ def test_sharegpt_gold_scores_like_the_fiche_jsonl_it_came_from(tmp_path, sample
 def test_score_command_prints_the_headline_and_writes_the_report(tmp_path, sample_fiches, fiche_predictions):
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["score", str(fiche_predictions), "--gold", str(sample_fiches),
-                                       "--out", str(out)])
+                                       "--out", str(out), "--pictures", "0"])
     assert result.exit_code == 0, result.output
     assert "exact match 25.0 % (2/8)" in result.output and "JSON validity 50.0 % (4/8)" in result.output
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    assert "Views and scaffolds" not in (out / "report.md").read_text(encoding="utf-8")  # --pictures 0: none
+    refused = CliRunner().invoke(main, ["score", str(fiche_predictions), "--gold", str(sample_fiches),
+                                        "--out", str(out), "--task", "qa", "--pictures", "2"])
+    assert refused.exit_code == 2 and "--pictures is for --task fiche" in refused.output
+
+
+def test_the_error_histogram_says_when_every_error_is_zero():
+    from matplotlib import pyplot
+
+    from eval.plots import histogram_figure
+
+    zero = histogram_figure({"H": [0.0] * 3, "W": [0.0] * 3}, title="t", xlabel="mm")
+    axes = zero.axes[0]
+    assert list(axes.get_xticks()) == [0.0] and axes.get_xlim()[0] < 0 < axes.get_xlim()[1]
+    assert [text.get_text() for text in axes.texts] == ["all 6 values are exactly 0"]
+    spread = histogram_figure({"H": [0.0, 4.0], "W": [1.0]}, title="t", xlabel="mm")
+    assert spread.axes[0].get_xlim()[1] >= 4.0 and len(spread.axes[0].texts) == 0
+    pyplot.close("all")
+
+
+def test_a_view_outside_the_data_root_is_left_out_with_the_reason(tmp_path):
+    from eval.pictures import fiche_pictures
+
+    made = fiche_pictures("x", "x", ("../../secret.png",), tmp_path / "data", None, None, tmp_path / "out")
+    assert made.view is None and "escapes the data root" in made.missing["view"]
+    assert made.missing["predicted"] == "no JSON" and made.renders == 0
 
 
 @pytest.mark.parametrize("name, message", [

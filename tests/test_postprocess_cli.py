@@ -101,7 +101,8 @@ def test_scad_command_writes_and_renders(sample_fiches, tmp_path):
                            + json.dumps({"id": "none", "raw": "", "json": None, "valid": False, "errors": []}) + "\n")
     result = CliRunner().invoke(main, ["scad", str(predictions), "--out", str(tmp_path / "scad"), "--render", "stl"])
     assert result.exit_code == 0, result.output
-    assert "2 line(s): 1 .scad written, 1 skipped, 1 render(s) ok, 0 failed" in result.stdout
+    assert ("2 line(s): 1 .scad written (cube 1, cylinder 0, tube 0; unsure 0), 1 skipped, 1 render(s) ok, 0 failed"
+            in result.stdout)
     assert (tmp_path / "scad" / f"{name}.stl").stat().st_size > 0
 
 

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from postprocess.openscad import ScadError, comment_text, fiche_to_scad, predictions_to_scad
+from postprocess.openscad import ScadError, build_scaffold, comment_text, fiche_to_scad, predictions_to_scad
 from postprocess.render import png_available, render_png, render_stl
 
-pytestmark = pytest.mark.skipif(shutil.which("openscad") is None, reason="openscad is not installed (make setup)")
+# Skipped only outside CI: CI installs openscad (make system), so there a missing one fails every test.
+pytestmark = pytest.mark.skipif(shutil.which("openscad") is None and not os.environ.get("CI"),
+                                reason="openscad is not installed (make system)")
 
 HOSTILE = ["x\ncube(1000);", "*/ cube(1000); /*", '"); cube(1000); echo("', "a\u2028cube(1000);",
            "b\u2029cube(1000);", "c\rcube(1000);", "d\\\ncube(1000);", "e\x85cube(1000);", "f\u202e\ncube(1000);",
@@ -29,17 +34,136 @@ def sample_outputs(sample_fiches: Path) -> list[tuple[str, dict]]:
     return [(line["id"], line["output"]) for line in lines if line["output"] is not None]
 
 
-def test_every_sample_fiche_renders_to_its_envelope(sample_fiches, tmp_path):
+def test_every_sample_fiche_renders_to_its_envelope_and_each_kind_to_a_png(sample_fiches, tmp_path):
     outputs = sample_outputs(sample_fiches)
     assert outputs
+    previewed = set()
     for name, fiche in outputs:
+        text, shape = build_scaffold(fiche, name)
         scad = tmp_path / f"{name}.scad"
-        scad.write_text(fiche_to_scad(fiche, name), encoding="utf-8")
+        scad.write_text(text, encoding="utf-8")
         result = render_stl(scad, tmp_path / f"{name}.stl", timeout_s=60)
         assert result.ok, result.error
         d = fiche["dimensions"]
         assert d["unit"] == "mm"
         np.testing.assert_allclose(stl_bounds(result.path), [[0, 0, 0], [d["W"], d["D"], d["H"]]], atol=1e-6)
+        if shape.kind not in previewed:  # one PNG per kind: each costs about 0.6 s
+            previewed.add(shape.kind)
+            png = render_png(scad, tmp_path / f"{name}.png", size=(160, 120), timeout_s=60)
+            assert png.ok, png.error
+    assert previewed == {"cube", "cylinder", "tube"}
+
+
+SAMPLE_SHAPES = {"plate": "cube", "bracket": "cube", "spacer": "tube", "flange": "tube", "shaft": "cylinder",
+                 "channel": "cube", "hinge": "cube", "pulley": "tube"}
+
+
+def stl_volume(path: Path) -> float:
+    import trimesh
+
+    return float(trimesh.load(path, file_type="stl", force="mesh").volume)
+
+
+def polygon_area(diameter: float, sides: int = 96) -> float:
+    """Area of OpenSCAD's circle: a regular polygon with its vertices on the circle."""
+    return sides / 2 * (diameter / 2) ** 2 * math.sin(2 * math.pi / sides)
+
+
+def render_text(tmp_path: Path, text: str, name: str) -> Path:
+    scad = tmp_path / f"{name}.scad"
+    scad.write_text(text, encoding="utf-8")
+    result = render_stl(scad, tmp_path / f"{name}.stl", timeout_s=60)
+    assert result.ok, result.error
+    return result.path
+
+
+def test_the_shape_table_family_by_family_on_the_sample(sample_fiches):
+    shapes = {name.split("-")[0]: build_scaffold(fiche, name)[1] for name, fiche in sample_outputs(sample_fiches)}
+    assert {family: shape.kind for family, shape in shapes.items()} == SAMPLE_SHAPES
+    assert not any(shape.unsure for shape in shapes.values())
+    assert (shapes["spacer"].axis, shapes["spacer"].bore_mm) == ("z", 22)  # Tube cylindrique Ø40 × 60, alésage Ø22
+    assert (shapes["shaft"].axis, shapes["shaft"].outer_mm, shapes["shaft"].length_mm) == ("x", 40, 160)
+    assert (shapes["flange"].axis, shapes["pulley"].axis, shapes["pulley"].bore_mm) == ("y", "y", 20)
+
+
+def test_the_readme_lists_every_word_of_the_shape_table():
+    from postprocess.scad_shape import SHAPE_RULES, fold
+
+    readme = Path(__file__).parents[1] / "README.md"
+    table = readme.read_text(encoding="utf-8").split("### The OpenSCAD scaffold")[1].split("Then:")[0]
+    rows = {fold(line.split("|")[1]): line.split("|")[3] for line in table.splitlines() if line.startswith("| ")}
+    for rule, _, words, _ in SHAPE_RULES:
+        assert set(words) == {fold(word) for word in rows[rule].replace(";", ",").split(",")}, rule
+
+
+@pytest.mark.parametrize("fields, dimensions, kind, unsure", [
+    ({"object": "Steel shaft", "global_shape": "Stepped cylinder"}, (20, 100, 20), "cylinder", False),
+    ({"object": "Round flange", "components": ["hub", "bore 12 mm"]}, (80, 80, 15), "tube", False),
+    ({"object": "Bague", "global_shape": "⌀30 x 10, diamètre intérieur 2 cm"}, (30, 30, 10), "tube", False),
+    ({"object": "Mounting plate", "components": ["4 holes Ø9 mm"]}, (120, 80, 8), "cube", False),
+    ({"object": "Support", "global_shape": "Pièce de forme libre"}, (40, 40, 40), "cube", True),  # no table word
+    ({"object": "Rondelle plate"}, (20, 20, 2), "cube", True),  # revolved and prismatic words at once
+    ({"object": "Disque", "global_shape": "Ø40"}, (40, 30, 10), "cube", True),  # revolved, no two sides equal
+    ({"object": "Tube", "components": ["alésage Ø50"]}, (40, 40, 60), "cylinder", False),  # bore ≥ outer: not drawn
+])
+def test_the_shape_table_reads_french_and_english_and_falls_back_to_the_cube(fields, dimensions, kind, unsure):
+    width, depth, height = dimensions
+    text, shape = build_scaffold({**fields, "dimensions": {"W": width, "D": depth, "H": height, "unit": "mm"}}, "t")
+    assert (shape.kind, shape.unsure) == (kind, unsure)
+    assert ("// The shape table was unsure, so this is the envelope cube" in text) == unsure
+    assert text.count("cube([W, D, H])") == (kind == "cube")
+    if fields.get("object") == "Bague":
+        assert shape.bore_mm == 20  # "2 cm" carries its own unit
+    if fields.get("object") == "Tube":
+        assert "// the stated bore is not smaller than the outer diameter, so it is not drawn." in text
+
+
+@pytest.mark.parametrize("dimensions, fields, kind, solid_area", [
+    ((30, 20, 10), {"object": "Bloc"}, "cube", None),
+    ((25, 25, 70), {"object": "Axe"}, "cylinder", polygon_area(25)),  # along z
+    ((70, 25, 25), {"object": "Axe"}, "cylinder", polygon_area(25)),  # along x
+    ((25, 70, 25), {"object": "Axe"}, "cylinder", polygon_area(25)),  # along y
+    ((40, 40, 60), {"object": "Tube", "global_shape": "Tube Ø40, alésage Ø22"}, "tube",
+     polygon_area(40) - polygon_area(22)),
+])
+def test_each_shape_kind_renders_to_the_stated_bounding_box_and_its_own_volume(tmp_path, dimensions, fields, kind,
+                                                                                solid_area):
+    width, depth, height = dimensions
+    text, shape = build_scaffold({**fields, "dimensions": {"W": width, "D": depth, "H": height, "unit": "mm"}}, "k")
+    assert shape.kind == kind
+    stl = render_text(tmp_path, text, kind)
+    np.testing.assert_allclose(stl_bounds(stl), [[0, 0, 0], [width, depth, height]], atol=1e-6)
+    volume = width * depth * height if solid_area is None else solid_area * shape.length_mm
+    assert stl_volume(stl) == pytest.approx(volume, rel=1e-6)
+
+
+def test_customizer_parameters_come_first_and_drive_the_geometry(sample_fiches, tmp_path):
+    fiches = dict(sample_outputs(sample_fiches))
+    for name, parameter, new_value, expected_top in (("plate-01", "W", 50, [50, 80, 8]),
+                                                    ("shaft-05", "outer_d", 30, [160, 30, 30])):
+        text = fiche_to_scad(fiches[name], name)
+        lines = text.splitlines()
+        first_module = next(i for i, line in enumerate(lines) if line.startswith("module "))
+        assignments = [i for i, line in enumerate(lines) if ASSIGNMENT.match(line)]
+        assert assignments and max(assignments) < first_module  # the Customizer lists only what precedes modules
+        assert all(lines[i - 1].startswith("// ") and not ASSIGNMENT.match(lines[i - 1]) for i in assignments)
+        edited = re.sub(rf"^{parameter} = [0-9.]+;", f"{parameter} = {new_value};", text, flags=re.MULTILINE)
+        assert edited != text
+        np.testing.assert_allclose(stl_bounds(render_text(tmp_path, edited, name))[1], expected_top, atol=1e-6)
+
+
+def test_the_hole_block_is_off_until_enabled_and_never_changes_the_envelope(sample_fiches, tmp_path):
+    plate = dict(sample_outputs(sample_fiches))["plate-01"]  # "4 trous Ø9", 120 × 80 × 8 mm
+    text = fiche_to_scad(plate, "plate-01")
+    assert "//holes_count = 4; // [1:1:64]" in text and "//holes_d = 9;" in text
+    assert "// Hole pattern read from component 2: 4 trous Ø9" in text
+    assert stl_volume(render_text(tmp_path, text, "off")) == pytest.approx(120 * 80 * 8, rel=1e-9)
+    enabled = render_text(tmp_path, enable_holes(text), "on")
+    np.testing.assert_allclose(stl_bounds(enabled), [[0, 0, 0], [120, 80, 8]], atol=1e-6)
+    assert stl_volume(enabled) == pytest.approx(120 * 80 * 8 - 4 * polygon_area(9) * 8, rel=1e-6)
+    english = fiche_to_scad({"object": "Round flange", "components": ["6 holes Ø11 mm on Ø90"],
+                             "dimensions": {"W": 120, "D": 120, "H": 40, "unit": "mm"}}, "e")
+    assert "//holes_count = 6;" in english and "//holes_pcd = 90;" in english
 
 
 @pytest.mark.parametrize("unit, factor", [("mm", 1), ("cm", 10), ("m", 1000), ("in", 25.4)])
@@ -53,20 +177,53 @@ def test_units_are_normalised_to_mm(tmp_path, unit, factor):
                                rtol=1e-9, atol=1e-6)
 
 
-def test_hostile_names_cannot_add_geometry(tmp_path):
-    fiche = {"object": HOSTILE[0], "global_shape": HOSTILE[1], "components": HOSTILE, "interfaces": HOSTILE,
-             "materials_guess": HOSTILE, "manufacturing": HOSTILE,
-             "dimensions": {"H": 30, "W": 20, "D": 10, "unit": "mm"}}
-    text = fiche_to_scad(fiche, HOSTILE[0])
-    code_lines = [line for line in text.splitlines() if line.strip() and not line.startswith("//")]
-    assert code_lines == ["envelope_mm = [20, 10, 30];  // [W, D, H]", "cube(envelope_mm);"]
-    for bad in ("*", "\\", '"', "\r", "\x00", "\u2028", "\u2029", "\x85", "\u202e", "<"):
-        assert bad not in text
-    scad = tmp_path / "hostile.scad"
-    scad.write_text(text, encoding="utf-8")
-    result = render_stl(scad, tmp_path / "hostile.stl")
-    assert result.ok, result.error
-    np.testing.assert_allclose(stl_bounds(result.path), [[0, 0, 0], [20, 10, 30]], atol=1e-6)
+# Hostile text that also carries the words the shape table and the hole reader act on, so that it reaches every
+# place model text lands: header comments, the shape reason, the hole block's comment and its parameters.
+TRIGGERS = ["tube Ø40\ncube(1000);", "4 trous Ø9 */ cube(1000); /*", "alésage Ø22\u2028cube(1000);",
+            "4 holes Ø9 mm; include </etc/passwd>", "disque Ø40\u2029{ cube(1000); }", "6 trous Ø5\x85cube(1000);",
+            "use <evil.scad>\n// holes_count = 1;\ncube(1000);", "W = 1000; // [0:1:2000]", "/* [Evil] */ W = 5;"]
+PARAMETER_NAMES = {"W", "D", "H", "outer_d", "length", "inner_d", "holes_count", "holes_d", "holes_inset",
+                   "holes_pcd", "$fn"}
+ASSIGNMENT = re.compile(r"^(//)?([A-Za-z_$][A-Za-z0-9_]*) = ([0-9.]+); // \[[0-9.]+:[0-9.]+:[0-9.]+\]$")
+
+
+def fiche_with(text: list[str], dimensions: dict) -> dict:
+    return {"object": text[0], "global_shape": " ".join(text[:3]), "components": text, "interfaces": text,
+            "materials_guess": text, "manufacturing": text, "dimensions": dimensions}
+
+
+def code_lines(scad: str) -> list[str]:
+    """What OpenSCAD executes or shows in the Customizer: every line but plain `//` comments."""
+    return [line for line in scad.splitlines() if line.strip() and
+            (not line.startswith("//") or ASSIGNMENT.match(line))]
+
+
+def enable_holes(scad: str) -> str:
+    return re.sub(r"^//(holes_\w+ = )", r"\1", scad, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("dimensions, kind", [
+    ({"H": 30, "W": 20, "D": 10, "unit": "mm"}, "cube"),  # no two sides equal: never a cylinder
+    ({"H": 60, "W": 80, "D": 80, "unit": "mm"}, "tube"),  # the hostile text states a bore
+])
+def test_hostile_text_cannot_add_geometry_parameters_or_annotations(tmp_path, dimensions, kind):
+    hostile = TRIGGERS + HOSTILE
+    benign = ["tube Ø40", "4 trous Ø9", "alésage Ø22", "4 holes Ø9 mm", "disque Ø40", "6 trous Ø5"]
+    text, shape = build_scaffold(fiche_with(hostile, dimensions), HOSTILE[0])
+    clean, _ = build_scaffold(fiche_with(benign, dimensions), "clean")
+    assert shape.kind == kind
+    assert code_lines(text) == code_lines(clean)  # the hostile parts changed nothing but comments
+    names = {match.group(2) for line in text.splitlines() if (match := ASSIGNMENT.match(line))}
+    assert names <= PARAMETER_NAMES and "holes_count" in names
+    comments = "\n".join(line for line in text.splitlines() if line.startswith("//") and not ASSIGNMENT.match(line))
+    for bad in ("*/", "\\", '"', "<", "{", "[", "]"):  # include <...>, braces and Customizer ranges need these
+        assert bad not in comments
+    for line_break in ("\r", "\x00", "\u2028", "\u2029", "\x85", "\u202e"):
+        assert line_break not in text
+    # Rendered with the holes enabled: every line of the file then runs (without them, it is the clean file's code).
+    stl = render_text(tmp_path, enable_holes(text), "hostile")
+    np.testing.assert_allclose(stl_bounds(stl), [[0, 0, 0], [dimensions["W"], dimensions["D"], dimensions["H"]]],
+                               atol=1e-6)
 
 
 def test_the_bounding_box_check_catches_injected_geometry(tmp_path):
@@ -126,6 +283,8 @@ def test_predictions_become_scad_files_with_reasons_for_the_rest(sample_fiches, 
     assert any("predictions.jsonl:6: not a JSON line" in (entry.skipped or "") for entry in report.entries)
     index = json.loads((out / "index.json").read_text(encoding="utf-8"))
     assert (index["written"], index["skipped"]) == (3, 3)
+    shapes = {entry["id"]: (entry["shape"], entry["shape_reason"]) for entry in index["entries"] if entry["scad"]}
+    assert shapes[names[0]][0] == "cube" and shapes[names[0]][1].startswith("prismatic ('platine' in object")
     assert not list(tmp_path.glob("escape*")) and not list(Path(tmp_path.parent).glob("escape*"))
 
 

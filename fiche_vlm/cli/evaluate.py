@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from eval.loading import TASKS
+from eval.pictures import DEFAULT_PICTURES
 from fiche_vlm.cli.options import (
     IN_FILE,
     data_root_option,
@@ -18,6 +19,10 @@ from fiche_vlm.cli.options import (
 
 _TASK = click.option("--task", type=click.Choice(TASKS), default="fiche", show_default=True,
                      help="What the predictions answer: fiches, text→CAD JSON, image→CadQuery, or manual Q&A.")
+_PICTURES = click.option("--pictures", type=click.IntRange(min=0), metavar="N",
+                         help=f"Fiche task: the first N fiches' first view beside renders of the predicted and gold "
+                              f"scaffolds (two OpenSCAD renders each, about 0.6 s apiece; 0: none). "
+                              f"[default: {DEFAULT_PICTURES}]")
 _TRAIN_LOG = click.option("--train-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                           help="LLaMA-Factory trainer_log.jsonl: adds the training loss curve to the report.")
 
@@ -46,10 +51,15 @@ def _headline(metrics: dict) -> list[str]:
             f"keyword presence {number(overall['keyword_presence_mean'])}"]
 
 
-def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, **options) -> None:
+def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, pictures: int | None,
+               **options) -> None:
     from eval.loading import InputError
     from eval.runner import score
 
+    if task == "fiche":
+        options["pictures"] = DEFAULT_PICTURES if pictures is None else pictures
+    elif pictures is not None:
+        raise click.UsageError("--pictures is for --task fiche")
     try:
         metrics = score(predictions, gold, out, task=task, train_log=train_log, **options)
     except InputError as error:
@@ -73,11 +83,12 @@ def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: P
 @out_option("Folder for report.md, report.html, metrics.json and the plots.", folder=True)
 @_TASK
 @_TRAIN_LOG
+@_PICTURES
 @click.option("--judge-url", help="Q&A only: OpenAI-compatible base URL of an LLM judge (off when not given).")
 @click.option("--judge-model", help="Q&A only: the judge's model name.")
 @click.option("--judge-api-key-env", default="FICHE_JUDGE_API_KEY", show_default=True,
               help="Environment variable holding the judge's API key.")
-def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None,
+def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, pictures: int | None,
                   judge_url: str | None, judge_model: str | None, judge_api_key_env: str) -> None:
     """Score PREDICTIONS (predictions.jsonl) against a gold set and write the report.
 
@@ -90,7 +101,7 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
         from eval.judge import JudgeConfig
 
         options["judge"] = JudgeConfig(base_url=judge_url, model=judge_model, api_key_env=judge_api_key_env)
-    _run_score(predictions, gold, out, task, train_log, **options)
+    _run_score(predictions, gold, out, task, train_log, pictures, **options)
 
 
 @click.command("eval")
@@ -100,11 +111,12 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @request_options
 @_TASK
 @_TRAIN_LOG
+@_PICTURES
 @data_root_option("Folder the valset's image paths are read from (a sharegpt file's dataset_dir). "
                   "Default: the valset's folder.", media_dir_alias=True)
 @long_side_option("Long-side band of the image resize, as used for training (e.g. 224 224).")
 def eval_command(valset: Path, out: Path, base_url: str, model: str | None, api_key_env: str, concurrency: int,
-                 max_tokens: int, timeout: float, retries: int, task: str, train_log: Path | None,
+                 max_tokens: int, timeout: float, retries: int, task: str, train_log: Path | None, pictures: int | None,
                  data_root: Path | None, media_dir: Path | None, long_side: tuple[int, int]) -> None:
     """Query an endpoint on VALSET (any converter's output, or a fiche JSONL), then score and report.
 
@@ -125,7 +137,7 @@ def eval_command(valset: Path, out: Path, base_url: str, model: str | None, api_
                                      max_tokens=max_tokens, timeout=timeout, retry=RetryPolicy(attempts=retries))
     except (PredictInputError, AuthRejected, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
-    _run_score(predictions, valset, out, task, train_log)
+    _run_score(predictions, valset, out, task, train_log, pictures, data_root=pick_data_root(data_root, media_dir))
 
 
 COMMANDS = [score_command, eval_command]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -160,9 +161,10 @@ def cad_check(files: tuple[Path, ...], out: Path | None, mm: bool, unit: str | N
 @click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
               help="Seconds per openscad run.")
 def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
-    """One OpenSCAD envelope per valid fiche of a predictions.jsonl; others are listed with the reason.
+    """One parametric OpenSCAD scaffold per valid fiche of a predictions.jsonl; others are listed with the reason.
 
-    Writes OUT/<id>.scad (+ .stl/.png) and OUT/index.json. Exits 1 if a render failed.
+    Each file has Customizer parameters and a cube, cylinder or tube filling the W x D x H envelope, chosen by
+    the shape table (README). Writes OUT/<id>.scad (+ .stl/.png) and OUT/index.json. Exits 1 if a render failed.
 
     Example: fiche scad outputs/run/predictions.jsonl -o outputs/run/scad --render stl
     """
@@ -181,7 +183,11 @@ def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
     for entry, error in report.render_failures:
         click.echo(f"render failed for {entry.id!r}: {error}", err=True)
     rendered = sum(1 for entry in report.entries for r in entry.renders.values() if r["ok"])
-    click.echo(f"{len(report.entries)} line(s): {len(report.written)} .scad written, {len(report.skipped)} skipped, "
+    shapes = Counter(entry.shape for entry in report.written)
+    unsure = sum(entry.shape_reason.startswith("unsure") for entry in report.written)
+    click.echo(f"{len(report.entries)} line(s): {len(report.written)} .scad written "
+               f"({', '.join(f'{kind} {shapes[kind]}' for kind in ('cube', 'cylinder', 'tube'))}; "
+               f"unsure {unsure}), {len(report.skipped)} skipped, "
                f"{rendered} render(s) ok, {len(report.render_failures)} failed -> {out}")
     sys.exit(1 if report.render_failures else 0)
 
