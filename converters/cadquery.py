@@ -35,7 +35,7 @@ def convert_cadquery(src: Path, out: Path, *, dataset_dir: Path, name: str,
     src, out, dataset_dir = Path(src), Path(out), Path(dataset_dir)
     root = Path(data_root) if data_root is not None else src.parent
     store = ImageStore(root, dataset_dir, images_dir_for(out), long_side)
-    report = ConvertReport(source=src)
+    report = ConvertReport(source=src, notes=store.notes)
     ids = UniqueIds()
 
     def convert_one(record: dict[str, Any], line: int) -> dict[str, Any]:

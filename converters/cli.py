@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from converters.images import DEFAULT_LONG_SIDE
+from converters.images import DEFAULT_LONG_SIDE, long_side_band
 from converters.report import ConvertReport, RejectedInput
 
 SHOWN_REJECTS = 20
@@ -26,8 +26,18 @@ _keep_images_option = click.option("--keep-images", is_flag=True,
                                    help="Point at the original images instead (they must be fitted already).")
 
 
+def check_long_side(context: click.Context, parameter: click.Parameter, value: tuple[int, int]) -> tuple[int, int]:
+    """A click callback: the band must hold a multiple of 28 px and stay within the input images' pixel limit."""
+    try:
+        long_side_band(*value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, parameter) from None
+    return value
+
+
 def _long_side_option(help: str) -> Callable:
-    return click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True, help=help)
+    return click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True, help=help,
+                        callback=check_long_side)
 
 
 def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
@@ -43,6 +53,10 @@ def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
         click.echo(reject.message, err=True)
     if report.rejected > SHOWN_REJECTS:
         click.echo(f"… and {report.rejected - SHOWN_REJECTS} more in {report.rejects_path}", err=True)
+    for note in report.notes[:SHOWN_REJECTS]:
+        click.echo(f"note: {note}", err=True)
+    if len(report.notes) > SHOWN_REJECTS:
+        click.echo(f"note: … and {len(report.notes) - SHOWN_REJECTS} more", err=True)
     click.echo(report.summary())
     if report.written == 0:
         click.echo("error: nothing could be converted", err=True)
@@ -98,15 +112,16 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=_out_file, help="Fiche JSONL to write; pages go to <out stem>.images/.")
 @click.option("--split", is_flag=True, help="Cut landscape (double) pages into left and right halves.")
-@click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per PDF.")
+@click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per file.")
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
-@click.option("--dpi", default=200, show_default=True, help="Rendering resolution (OCR reads this, views are fitted).")
+@click.option("--dpi", default=200, show_default=True, help="PDF rendering resolution (OCR reads this, views are fitted).")
 @_long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
                         long_side: tuple[int, int], strict: bool) -> None:
-    """PDF (or folder of PDFs) → PNG pages (pdf2image) + OCR (tesseract fra+eng) → fiche JSONL skeleton.
+    """PDF or scanned TIFF (or a folder of them) → PNG pages (pdf2image; every TIFF page) + OCR (tesseract
+    fra+eng) → fiche JSONL skeleton.
 
     Example: fiche convert pdf data/pdf/support_moteur.pdf --out data/pdf_fiches.jsonl --split
     """

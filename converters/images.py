@@ -1,4 +1,5 @@
-"""One resize, shared by the converter (training pixels) and the client (served pixels).
+"""One way from an image file to the pixels a model sees, shared by the converters (training pixels) and the
+client (served pixels): upright as the user sees it, in 8-bit RGB, fitted to the 28-px grid.
 
 Qwen2-VL cuts images into 28-px patches. LLaMA-Factory's `image_max_pixels` downscale and the processor's
 `max_pixels` resize round differently (672×504 → 252×196 against 252×168), so an image resized by either
@@ -10,18 +11,44 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from PIL import Image
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 PATCH = 28
 DEFAULT_LONG_SIDE = (640, 768)  # the fiche workflow's band; the tiny demo model uses (224, 224)
+MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan (A3 at 600 dpi is 70 Mpx); larger files are refused unread
+ORIENTATION = 0x0112  # the EXIF tag phones set instead of turning the pixels
+ORIENTATIONS = {2: "mirrored left–right", 3: "turned 180°", 4: "mirrored top–bottom",
+                5: "mirrored and turned 90° counter-clockwise", 6: "turned 90° clockwise",
+                7: "mirrored and turned 90° clockwise", 8: "turned 90° counter-clockwise"}
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N")
+WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
+READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+pillow_heif.register_heif_opener()  # iPhone photos (HEIC); libheif applies their rotation and resets the tag to 1
+# Every opener below compares the header's size with MAX_IMAGE_PIXELS before decoding, and says so plainly.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+class ImageRefused(ValueError):
+    """A file that cannot become a view: the message names it and says why."""
 
 
 def long_side_band(lo: int, hi: int) -> tuple[int, int]:
-    """The multiples of PATCH inside [lo, hi] as (smallest, largest); an empty band is an error."""
-    first, last = math.ceil(lo / PATCH) * PATCH, (hi // PATCH) * PATCH
+    """The multiples of PATCH inside [lo, hi] as (smallest, largest). An empty band is an error, and so is one
+    whose square views would exceed MAX_IMAGE_PIXELS, the limit input images have."""
+    first, last = max(PATCH, math.ceil(lo / PATCH) * PATCH), (hi // PATCH) * PATCH
     if first > last:
         raise ValueError(f"no multiple of {PATCH} px lies in the long-side band {lo}–{hi}")
+    if last * last > MAX_IMAGE_PIXELS:
+        raise ValueError(f"the long-side band {lo}–{hi} allows {last}×{last} = {last * last:,} px views, above the "
+                         f"limit of {MAX_IMAGE_PIXELS:,} px that input images have")
     return first, last
 
 
@@ -36,11 +63,118 @@ def grid_size(width: int, height: int, long_side: tuple[int, int] = DEFAULT_LONG
     return (target_long, target_short) if width >= height else (target_short, target_long)
 
 
-def fit_to_grid(image: Image.Image, long_side: tuple[int, int] = DEFAULT_LONG_SIDE) -> Image.Image:
-    """The image in RGB at grid_size(); unchanged pixels when it is already there."""
-    image = image.convert("RGB")
-    size = grid_size(*image.size, long_side=long_side)
-    return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1 = stored upright), read from the header."""
+    orientation = image.getexif().get(ORIENTATION, 1)
+    return orientation if orientation in ORIENTATIONS else 1
+
+
+def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """`image` turned as its EXIF orientation says, then in 8-bit RGB: CMYK converted, 16-bit grey scaled
+    (not clipped), palette expanded, transparency flattened onto white. Each change is added to `notes`."""
+    notes = notes if notes is not None else []
+    if image.format == "PNG" and image.mode in ("RGB", "RGBA") and image.tile and "16" in str(image.tile[0].args):
+        notes.append("16-bit colour reduced to 8 bits")  # Pillow keeps the high byte when it decodes
+    orientation = orientation_of(image)
+    if orientation != 1:
+        image = ImageOps.exif_transpose(image)
+        notes.append(f"{ORIENTATIONS[orientation]} (EXIF orientation {orientation})")
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in SIXTEEN_BIT_GREY:
+        notes.append(f"16-bit grey ({mode}) scaled to 8 bits")
+        grey = np.asarray(image).astype(np.uint32)  # native order whatever the file's byte order
+        grey += 128
+        grey //= 257  # round(v × 255 / 65535)
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+    if mode in ("I", "F"):
+        raise ImageRefused(f"its pixels are 32-bit {'integers' if mode == 'I' else 'floats'} (mode {mode}), "
+                           "whose range to scale to 8 bits is unknown; save it as an 8- or 16-bit image")
+    if mode == "CMYK":
+        notes.append("converted from CMYK")
+        return image.convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in WITH_ALPHA:
+        rgba = image.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] == 255:
+            return rgba.convert("RGB")
+        notes.append("transparency flattened onto white")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return image.convert("RGB")  # L, 1, P, YCbCr, LAB, HSV: exact
+
+
+def _fit(image: Image.Image, size: tuple[int, int], notes: list[str] | None) -> Image.Image:
+    fitted = upright_rgb(image, notes)
+    if fitted.size != size:
+        fitted = fitted.resize(size, Image.Resampling.BICUBIC)
+    fitted.info = {}  # no ICC profile or EXIF carried into the PNG: the pixels are the whole view
+    return fitted
+
+
+def fit_to_grid(image: Image.Image, long_side: tuple[int, int] = DEFAULT_LONG_SIDE,
+                notes: list[str] | None = None) -> Image.Image:
+    """The image upright, in RGB, at grid_size(); unchanged pixels when it is already there."""
+    turned = orientation_of(image) in (5, 6, 7, 8)
+    width, height = image.size[::-1] if turned else image.size
+    return _fit(image, grid_size(width, height, long_side), notes)
+
+
+def page_count(path: Path, name: str) -> int:
+    """How many views the file holds: the pages of a multi-page TIFF, else 1."""
+    with opened_image(path, name, MAX_IMAGE_PIXELS) as image:
+        return image.n_frames if image.format == "TIFF" else 1
+
+
+def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None = None, page: int | None = None,
+              max_pixels: int = MAX_IMAGE_PIXELS, notes: list[str] | None = None) -> Image.Image:
+    """The view stored at `path`: fitted with fit_to_grid() when `long_side` is given, else upright RGB at full
+    size (for OCR). `page` picks a page of a multi-page TIFF (0-based); without it such a TIFF is refused.
+    Refuses files above `max_pixels` before decoding them; a JPEG is decoded at a reduced scale when the
+    fitted view is less than half its size, which bounds the memory a large photo takes."""
+    name = name or path.name
+    notes = notes if notes is not None else []
+    with opened_image(path, name, max_pixels) as image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageRefused(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
+                               f"{max_pixels:,} px")
+        pages = image.n_frames if image.format == "TIFF" else 1
+        if page is None and pages > 1:
+            raise ImageRefused(f"{name} is a TIFF of {pages} pages; one view per file here (`fiche convert views` "
+                               "and `fiche convert pdf` take each page as a view)")
+        try:
+            if page is not None and pages > 1:
+                image.seek(page)
+                notes.append(f"page {page + 1} of {pages} of a TIFF")
+            if long_side is None:
+                return upright_rgb(image, notes)
+            turned = orientation_of(image) in (5, 6, 7, 8)
+            size = grid_size(*(image.size[::-1] if turned else image.size), long_side)
+            if image.format == "JPEG":
+                stored = size[::-1] if turned else size
+                image.draft(None, (stored[0] * 2, stored[1] * 2))
+            return _fit(image, size, notes)
+        except ImageRefused as error:
+            raise ImageRefused(f"{name}: {error}") from error
+        except READ_ERRORS as error:
+            raise ImageRefused(f"cannot read {name} as an image ({error})") from error
+
+
+@contextmanager
+def opened_image(path: Path, name: str, max_pixels: int) -> Iterator[Image.Image]:
+    """Image.open (the header only) with this module's messages for a missing or undecodable file."""
+    if not Path(path).is_file():
+        raise ImageRefused(f"image not found: {name} (looked at {path})")
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as error:  # past twice Pillow's own limit, before we see the size
+        raise ImageRefused(f"{name} is above the limit of {max_pixels:,} px ({error})") from error
+    except READ_ERRORS as error:
+        raise ImageRefused(f"cannot read {name} as an image ({error})") from error
+    with image:
+        yield image
 
 
 def png_data_url(image: Image.Image) -> str:

@@ -68,7 +68,7 @@ def convert_qa(src: Path, out: Path, *, dataset_dir: Path, name: str, val_ratio:
     src, out, dataset_dir = Path(src), Path(out), Path(dataset_dir)
     root = Path(data_root) if data_root is not None else src.parent
     store = ImageStore(root, dataset_dir, images_dir_for(out), long_side)
-    report = ConvertReport(source=src)
+    report = ConvertReport(source=src, notes=store.notes)
     ids = UniqueIds()
 
     def convert_one(record: dict[str, Any], line: int) -> dict[str, Any]:

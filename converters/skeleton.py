@@ -9,9 +9,10 @@ from PIL import Image
 from converters.engine import images_dir_for, rejects_path_for
 from converters.fiche import FICHE_INSTRUCTION
 from converters.images import fit_to_grid, long_side_band
+from converters.media import StagedImages
 from converters.report import ConvertReport, RejectedInput
 from converters.sharegpt import dumps_jsonl, relative_posix
-from postprocess.files import StagedDir, atomic_write_text
+from postprocess.files import atomic_write_text
 
 
 def skeleton_line(fiche_id: str, images: list[str], context_text: str) -> dict[str, Any]:
@@ -26,11 +27,12 @@ class SkeletonWriter:
         long_side_band(*long_side)  # an empty band is the caller's error, not every file's
         self.out, self.long_side = out, long_side
         self.images_dir = images_dir_for(out)
-        self.staged = StagedDir(self.images_dir, create_now=True)  # a run with no views still empties the folder
+        self.staged = StagedImages(self.images_dir, create_now=True)  # a run with no views still empties the folder
 
-    def save_view(self, image: Image.Image, file_name: str) -> str:
-        """Fit `image` to the grid, stage it as `file_name`; its path as the fiche JSONL will name it."""
-        fit_to_grid(image, self.long_side).save(self.staged.path / file_name, format="PNG")
+    def save_view(self, image: Image.Image, file_name: str, notes: list[str] | None = None) -> str:
+        """Fit `image` to the grid (a no-op for a view read_view() fitted), stage it as `file_name`; its path as
+        the fiche JSONL will name it."""
+        fit_to_grid(image, self.long_side, notes).save(self.staged.path / file_name, format="PNG")
         return relative_posix(self.images_dir / file_name, self.out.parent)
 
     def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:

