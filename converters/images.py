@@ -163,7 +163,7 @@ def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None
 
 
 @contextmanager
-def opened_image(path: Path, name: str, max_pixels: int) -> Iterator[Image.Image]:
+def opened_image(path: Path, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
     """Image.open (the header only) with this module's messages for a missing or undecodable file."""
     if not Path(path).is_file():
         raise ImageRefused(f"image not found: {name} (looked at {path})")

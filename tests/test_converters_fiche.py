@@ -142,6 +142,6 @@ def test_cli_validate_accepts_the_sample() -> None:
 def test_cli_refuses_a_band_holding_no_multiple_of_28(tmp_path: Path) -> None:
     result = CliRunner().invoke(convert, ["fiche", str(SAMPLE_FICHES), "--out", str(tmp_path / "f.json"),
                                           "--dataset-dir", str(tmp_path), "--name", "f", "--long-side", "100", "110"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, refused before anything is read
     assert "no multiple of 28 px lies in the long-side band 100–110" in result.output
     assert not (tmp_path / "f.json").exists()
