@@ -32,8 +32,6 @@ WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
 READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 pillow_heif.register_heif_opener()  # iPhone photos (HEIC); libheif applies their rotation and resets the tag to 1
-# Every opener below compares the header's size with MAX_IMAGE_PIXELS before decoding, and says so plainly.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageRefused(ValueError):
@@ -73,8 +71,7 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
     """`image` turned as its EXIF orientation says, then in 8-bit RGB: CMYK converted, 16-bit grey scaled
     (not clipped), palette expanded, transparency flattened onto white. Each change is added to `notes`."""
     notes = notes if notes is not None else []
-    if image.format == "PNG" and image.mode in ("RGB", "RGBA") and image.tile and "16" in str(image.tile[0].args):
-        notes.append("16-bit colour reduced to 8 bits")  # Pillow keeps the high byte when it decodes
+    _note_16_bit_colour(image, notes)
     orientation = orientation_of(image)
     if orientation != 1:
         image = ImageOps.exif_transpose(image)
@@ -87,7 +84,7 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
         grey = np.asarray(image).astype(np.uint32)  # native order whatever the file's byte order
         grey += 128
         grey //= 257  # round(v × 255 / 65535)
-        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(grey.astype(np.uint8)).convert("RGB")
     if mode in ("I", "F"):
         raise ImageRefused(f"its pixels are 32-bit {'integers' if mode == 'I' else 'floats'} (mode {mode}), "
                            "whose range to scale to 8 bits is unknown; save it as an 8- or 16-bit image")
@@ -103,6 +100,13 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
         notes.append("transparency flattened onto white")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     return image.convert("RGB")  # L, 1, P, YCbCr, LAB, HSV: exact
+
+
+def _note_16_bit_colour(image: Image.Image, notes: list[str]) -> None:
+    """Pillow decodes a 16-bit colour PNG to 8 bits (the high byte); only its tile, gone once the image is
+    loaded, still tells. Reading the EXIF of a PNG loads it, so callers note this first."""
+    if image.format == "PNG" and image.mode in ("RGB", "RGBA") and image.tile and "16" in str(image.tile[0].args):
+        notes.append("16-bit colour reduced to 8 bits")
 
 
 def _fit(image: Image.Image, size: tuple[int, int], notes: list[str] | None) -> Image.Image:
@@ -150,6 +154,7 @@ def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None
                 notes.append(f"page {page + 1} of {pages} of a TIFF")
             if long_side is None:
                 return upright_rgb(image, notes)
+            _note_16_bit_colour(image, notes)
             turned = orientation_of(image) in (5, 6, 7, 8)
             size = grid_size(*(image.size[::-1] if turned else image.size), long_side)
             if image.format == "JPEG":
@@ -168,7 +173,9 @@ def opened_image(path: Path, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> I
     if not Path(path).is_file():
         raise ImageRefused(f"image not found: {name} (looked at {path})")
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():  # Pillow's warning says less than our check of the size, which follows
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
     except Image.DecompressionBombError as error:  # past twice Pillow's own limit, before we see the size
         raise ImageRefused(f"{name} is above the limit of {max_pixels:,} px ({error})") from error
     except READ_ERRORS as error:
