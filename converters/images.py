@@ -102,6 +102,18 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
     return image.convert("RGB")  # L, 1, P, YCbCr, LAB, HSV: exact
 
 
+def _view_size(image: Image.Image, long_side: tuple[int, int], notes: list[str]) -> tuple[int, int]:
+    """The fitted size of an opened, not yet decoded, image; a JPEG is set to decode at the smallest scale
+    (1/2, 1/4, 1/8) still twice that size, which bounds the memory a large photo or scan takes."""
+    _note_16_bit_colour(image, notes)
+    turned = orientation_of(image) in (5, 6, 7, 8)
+    size = grid_size(*(image.size[::-1] if turned else image.size), long_side)
+    if image.format == "JPEG":
+        stored = size[::-1] if turned else size
+        image.draft(None, (stored[0] * 2, stored[1] * 2))
+    return size
+
+
 def _note_16_bit_colour(image: Image.Image, notes: list[str]) -> None:
     """Pillow decodes a 16-bit colour PNG to 8 bits (the high byte); only its tile, gone once the image is
     loaded, still tells. Reading the EXIF of a PNG loads it, so callers note this first."""
@@ -135,36 +147,32 @@ def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None
               max_pixels: int = MAX_IMAGE_PIXELS, notes: list[str] | None = None) -> Image.Image:
     """The view stored at `path`: fitted with fit_to_grid() when `long_side` is given, else upright RGB at full
     size (for OCR). `page` picks a page of a multi-page TIFF (0-based); without it such a TIFF is refused.
-    Refuses files above `max_pixels` before decoding them; a JPEG is decoded at a reduced scale when the
-    fitted view is less than half its size, which bounds the memory a large photo takes."""
+    Refuses files above `max_pixels` before decoding them."""
     name = name or path.name
     notes = notes if notes is not None else []
     with opened_image(path, name, max_pixels) as image:
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageRefused(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
-                               f"{max_pixels:,} px")
         pages = image.n_frames if image.format == "TIFF" else 1
         if page is None and pages > 1:
             raise ImageRefused(f"{name} is a TIFF of {pages} pages; one view per file here (`fiche convert views` "
                                "and `fiche convert pdf` take each page as a view)")
-        try:
-            if page is not None and pages > 1:
+        if page is not None and pages > 1:
+            try:
                 image.seek(page)
-                notes.append(f"page {page + 1} of {pages} of a TIFF")
-            if long_side is None:
-                return upright_rgb(image, notes)
-            _note_16_bit_colour(image, notes)
-            turned = orientation_of(image) in (5, 6, 7, 8)
-            size = grid_size(*(image.size[::-1] if turned else image.size), long_side)
-            if image.format == "JPEG":
-                stored = size[::-1] if turned else size
-                image.draft(None, (stored[0] * 2, stored[1] * 2))
-            return _fit(image, size, notes)
+            except READ_ERRORS as error:
+                raise ImageRefused(f"cannot read page {page + 1} of {name} ({error})") from error
+            notes.append(f"page {page + 1} of {pages} of a TIFF")
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageRefused(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
+                               f"{max_pixels:,} px")
+        try:
+            view = upright_rgb(image, notes) if long_side is None else \
+                _fit(image, _view_size(image, long_side, notes), notes)
         except ImageRefused as error:
             raise ImageRefused(f"{name}: {error}") from error
         except READ_ERRORS as error:
             raise ImageRefused(f"cannot read {name} as an image ({error})") from error
+        return view.copy() if view is image else view  # closing the file ends the opened image
 
 
 @contextmanager
