@@ -35,9 +35,9 @@ def check_image_header(path: Path, name: str, field: str) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise RecordError(field, f"{name!r} has no pixels ({width}×{height})")
     if orientation != 1:
-        raise RecordError(field, f"{name!r} is stored {ORIENTATIONS[orientation]} from how it is shown (EXIF "
-                                 "orientation); LLaMA-Factory would train on it unturned: let it be fitted "
-                                 "(leave out --keep-images)")
+        raise RecordError(field, f"{name!r} is shown {ORIENTATIONS[orientation]} from how it is stored (EXIF "
+                                 f"orientation {orientation}); LLaMA-Factory would train on it as stored: let it be "
+                                 "fitted (leave out --keep-images)")
     if pages > 1:
         raise RecordError(field, f"{name!r} is a TIFF of {pages} pages; one view per file")
     return width, height
