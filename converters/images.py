@@ -76,6 +76,9 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
     if orientation != 1:
         image = ImageOps.exif_transpose(image)
         notes.append(f"{ORIENTATIONS[orientation]} (EXIF orientation {orientation})")
+    decoded_turned = image.info.get("original_orientation") if image.format == "HEIF" else None
+    if decoded_turned in ORIENTATIONS:
+        notes.append(f"{ORIENTATIONS[decoded_turned]} (EXIF orientation {decoded_turned}, by the HEIF decoder)")
     mode = image.mode
     if mode == "RGB":
         return image

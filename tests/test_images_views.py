@@ -88,9 +88,10 @@ def test_a_phone_jpeg_with_any_exif_orientation_is_converted_and_sent_upright(ph
 
 
 def test_a_heic_photo_is_converted_and_sent_upright(phone_photos) -> None:
-    photos, views, _ = phone_photos
+    photos, views, notes = phone_photos
     assert_upright(views["iphone"])
     assert_upright(sent_view(photos / "iphone_a.heic"))
+    assert "iphone_a.heic → iphone_a.png: turned 90° clockwise (EXIF orientation 6, by the HEIF decoder)" in notes
 
 
 def test_ocr_reads_a_sideways_phone_photo_upright(tmp_path: Path) -> None:
