@@ -70,7 +70,12 @@ def orientation_of(image: Image.Image) -> int:
 def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Image:
     """`image` turned as its EXIF orientation says, then in 8-bit RGB: CMYK converted, 16-bit grey scaled
     (not clipped), palette expanded, transparency flattened onto white. Each change is added to `notes`."""
-    notes = notes if notes is not None else []
+    eight_bit = _upright_8_bit(image, notes if notes is not None else [])
+    return eight_bit if eight_bit.mode == "RGB" else eight_bit.convert("RGB")
+
+
+def _upright_8_bit(image: Image.Image, notes: list[str]) -> Image.Image:
+    """upright_rgb() short of its last step: grey stays one channel (L), a third of the memory to resize."""
     _note_16_bit_colour(image, notes)
     orientation = orientation_of(image)
     if orientation != 1:
@@ -80,14 +85,11 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
     if decoded_turned in ORIENTATIONS:
         notes.append(f"{ORIENTATIONS[decoded_turned]} (EXIF orientation {decoded_turned}, by the HEIF decoder)")
     mode = image.mode
-    if mode == "RGB":
+    if mode in ("RGB", "L"):
         return image
     if mode in SIXTEEN_BIT_GREY:
         notes.append(f"16-bit grey ({mode}) scaled to 8 bits")
-        grey = np.asarray(image).astype(np.uint32)  # native order whatever the file's byte order
-        grey += 128
-        grey //= 257  # round(v × 255 / 65535)
-        return Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+        return _grey_16_to_8(image)
     if mode in ("I", "F"):
         raise ImageRefused(f"its pixels are 32-bit {'integers' if mode == 'I' else 'floats'} (mode {mode}), "
                            "whose range to scale to 8 bits is unknown; save it as an 8- or 16-bit image")
@@ -102,7 +104,20 @@ def upright_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Ima
             return rgba.convert("RGB")
         notes.append("transparency flattened onto white")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-    return image.convert("RGB")  # L, 1, P, YCbCr, LAB, HSV: exact
+    return image.convert("L" if mode == "1" else "RGB")  # 1, P, YCbCr, LAB, HSV: exact
+
+
+def _grey_16_to_8(image: Image.Image, rows: int = 512) -> Image.Image:
+    """round(v × 255 / 65535) for every pixel, a band of rows at a time so that a large scan needs no
+    full-size 32-bit copy; numpy reads the file's byte order (I;16B) natively."""
+    grey = np.asarray(image)
+    out = np.empty(grey.shape, np.uint8)
+    for top in range(0, grey.shape[0], rows):
+        band = grey[top:top + rows].astype(np.uint32)
+        band += 128
+        band //= 257
+        out[top:top + rows] = band
+    return Image.fromarray(out)
 
 
 def _view_size(image: Image.Image, long_side: tuple[int, int], notes: list[str]) -> tuple[int, int]:
@@ -125,9 +140,11 @@ def _note_16_bit_colour(image: Image.Image, notes: list[str]) -> None:
 
 
 def _fit(image: Image.Image, size: tuple[int, int], notes: list[str] | None) -> Image.Image:
-    fitted = upright_rgb(image, notes)
+    fitted = _upright_8_bit(image, notes if notes is not None else [])
     if fitted.size != size:
         fitted = fitted.resize(size, Image.Resampling.BICUBIC)
+    if fitted.mode != "RGB":
+        fitted = fitted.convert("RGB")
     fitted.info = {}  # no ICC profile or EXIF carried into the PNG: the pixels are the whole view
     return fitted
 
