@@ -67,7 +67,7 @@ def test_the_largest_band_within_the_limit_is_accepted() -> None:
 
 def test_a_144_megapixel_png_is_refused_with_its_size_and_no_pillow_warning(tmp_path: Path) -> None:
     views = one_view_folder(tmp_path)
-    shutil.copy(BAD / "conv_view_144_megapixels.png", views / "pump_b.png")
+    shutil.copy(BAD / "view_144_megapixels.png", views / "pump_b.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a DecompressionBombWarning would fail the test
         report = convert_views(views, tmp_path / "f.jsonl", long_side=(224, 224))

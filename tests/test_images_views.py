@@ -120,7 +120,7 @@ def cmyk_jpeg(path: Path) -> None:
 
 
 def grey_16_bit_png(path: Path) -> None:
-    shutil.copy(BAD / "conv_view_16bit_grey.png", path)  # I;16: 0x8080 left, 0x4000 right
+    shutil.copy(BAD / "view_16bit_grey.png", path)  # I;16: 0x8080 left, 0x4000 right
 
 
 def grey_16_bit_big_endian_tiff(path: Path) -> None:
