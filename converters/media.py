@@ -12,6 +12,7 @@ from converters.safety import resolve_inside
 from converters.sharegpt import relative_posix
 from postprocess.files import StagedDir
 
+
 def open_image(path: Path, name: str, field: str, *, long_side: tuple[int, int] | None = None,
                page: int | None = None, notes: list[str] | None = None) -> Image.Image:
     """The image at `path` as read_view() gives it (upright RGB, fitted when `long_side` is given); a

@@ -102,5 +102,5 @@ def test_keep_images_refuses_a_view_stored_sideways(tmp_path: Path) -> None:
                                                 {"role": "assistant", "content": "Une page."}]}) + "\n")
     report = convert_qa(qa, tmp_path / "qa.json", dataset_dir=tmp_path, name="qa", long_side=None)
     assert [reject.problem for reject in report.rejects] == [
-        "'page.jpg' is shown turned 90° clockwise from how it is stored (EXIF orientation 6); LLaMA-Factory would "
-        "train on it as stored: let it be fitted (leave out --keep-images)"]
+        ("'page.jpg' is shown turned 90° clockwise from how it is stored (EXIF orientation 6); LLaMA-Factory would "
+         "train on it as stored: let it be fitted (leave out --keep-images)")]
