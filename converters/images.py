@@ -61,8 +61,11 @@ def grid_size(width: int, height: int, long_side: tuple[int, int] = DEFAULT_LONG
     return (target_long, target_short) if width >= height else (target_short, target_long)
 
 
-def orientation_of(image: Image.Image) -> int:
-    """The EXIF orientation (1 = stored upright), read from the header."""
+def orientation_of(image: Image.Image, *, header_only: bool = False) -> int:
+    """The EXIF orientation (1 = stored upright). A PNG may keep its EXIF after the pixels, which Pillow then
+    decodes to reach it; `header_only` reads only an EXIF chunk that comes first."""
+    if header_only and image.format == "PNG" and "exif" not in image.info:
+        return 1
     orientation = image.getexif().get(ORIENTATION, 1)
     return orientation if orientation in ORIENTATIONS else 1
 
@@ -149,12 +152,11 @@ def _fit(image: Image.Image, size: tuple[int, int], notes: list[str] | None) -> 
     return fitted
 
 
-def fit_to_grid(image: Image.Image, long_side: tuple[int, int] = DEFAULT_LONG_SIDE,
-                notes: list[str] | None = None) -> Image.Image:
+def fit_to_grid(image: Image.Image, long_side: tuple[int, int] = DEFAULT_LONG_SIDE) -> Image.Image:
     """The image upright, in RGB, at grid_size(); unchanged pixels when it is already there."""
     turned = orientation_of(image) in (5, 6, 7, 8)
     width, height = image.size[::-1] if turned else image.size
-    return _fit(image, grid_size(width, height, long_side), notes)
+    return _fit(image, grid_size(width, height, long_side), None)
 
 
 def page_count(path: Path, name: str) -> int:
@@ -181,10 +183,7 @@ def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None
             except READ_ERRORS as error:
                 raise ImageRefused(f"cannot read page {page + 1} of {name} ({error})") from error
             notes.append(f"page {page + 1} of {pages} of a TIFF")
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageRefused(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
-                               f"{max_pixels:,} px")
+        check_pixel_count(image, name, max_pixels)
         try:
             view = upright_rgb(image, notes) if long_side is None else \
                 _fit(image, _view_size(image, long_side, notes), notes)
@@ -193,6 +192,12 @@ def read_view(path: Path, long_side: tuple[int, int] | None, *, name: str | None
         except READ_ERRORS as error:
             raise ImageRefused(f"cannot read {name} as an image ({error})") from error
         return view.copy() if view is image else view  # closing the file ends the opened image
+
+
+def check_pixel_count(image: Image.Image, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRefused(f"{name} is {width}×{height} = {width * height:,} px, above the limit of {max_pixels:,} px")
 
 
 @contextmanager

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from converters.images import ORIENTATIONS, ImageRefused, long_side_band, opened_image, orientation_of, read_view
+from converters.images import (
+    ORIENTATIONS,
+    ImageRefused,
+    check_pixel_count,
+    long_side_band,
+    opened_image,
+    orientation_of,
+    read_view,
+)
 from converters.report import RecordError
 from converters.safety import resolve_inside
 from converters.sharegpt import relative_posix
@@ -14,11 +22,11 @@ from postprocess.files import StagedDir
 
 
 def open_image(path: Path, name: str, field: str, *, long_side: tuple[int, int] | None = None,
-               page: int | None = None, notes: list[str] | None = None) -> Image.Image:
+               notes: list[str] | None = None) -> Image.Image:
     """The image at `path` as read_view() gives it (upright RGB, fitted when `long_side` is given); a
     RecordError naming the file when it is missing, unreadable or too large."""
     try:
-        return read_view(path, long_side, name=repr(name), page=page, notes=notes)
+        return read_view(path, long_side, name=repr(name), notes=notes)
     except ImageRefused as error:
         raise RecordError(field, str(error)) from error
 
@@ -28,8 +36,9 @@ def check_image_header(path: Path, name: str, field: str) -> tuple[int, int]:
     that only look right after a step the training loader does not take (EXIF rotation, several pages)."""
     try:
         with opened_image(path, repr(name)) as image:
+            check_pixel_count(image, repr(name))
             width, height = image.size
-            orientation = orientation_of(image)
+            orientation = orientation_of(image, header_only=True)
             pages = image.n_frames if image.format == "TIFF" else 1
     except ImageRefused as error:
         raise RecordError(field, str(error)) from error

@@ -29,10 +29,10 @@ class SkeletonWriter:
         self.images_dir = images_dir_for(out)
         self.staged = StagedImages(self.images_dir, create_now=True)  # a run with no views still empties the folder
 
-    def save_view(self, image: Image.Image, file_name: str, notes: list[str] | None = None) -> str:
+    def save_view(self, image: Image.Image, file_name: str) -> str:
         """Fit `image` to the grid (a no-op for a view read_view() fitted), stage it as `file_name`; its path as
         the fiche JSONL will name it."""
-        fit_to_grid(image, self.long_side, notes).save(self.staged.path / file_name, format="PNG")
+        fit_to_grid(image, self.long_side).save(self.staged.path / file_name, format="PNG")
         return relative_posix(self.images_dir / file_name, self.out.parent)
 
     def finish(self, report: ConvertReport, lines: list[dict[str, Any]], *, strict: bool) -> ConvertReport:

@@ -73,6 +73,15 @@ def test_a_144_megapixel_png_is_refused_with_its_size_and_no_pillow_warning(tmp_
         report = convert_views(views, tmp_path / "f.jsonl", long_side=(224, 224))
     assert [reject.problem for reject in report.rejects] == [
         "'pump_b.png' is 12000×12000 = 144,000,000 px, above the limit of 50,000,000 px"]
+    qa = tmp_path / "qa.jsonl"  # referenced in place (--keep-images): the header check holds the same limit
+    qa.write_text(json.dumps({"image": "views/pump_b.png", "metadata": {"page_id": "p1"},
+                              "conversations": [{"role": "user", "content": "Quoi ?"},
+                                                {"role": "assistant", "content": "Une pompe."}]}) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = convert_qa(qa, tmp_path / "qa.json", dataset_dir=tmp_path, name="qa", long_side=None)
+    assert [reject.problem for reject in report.rejects] == [
+        "'views/pump_b.png' is 12000×12000 = 144,000,000 px, above the limit of 50,000,000 px"]
 
 
 def test_the_folders_of_fitted_views_get_the_users_usual_permissions(tmp_path: Path) -> None:
