@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from converters.images import DEFAULT_LONG_SIDE
+from fiche_io.images import DEFAULT_LONG_SIDE
 from fiche_schema import load_schema
 from fiche_vlm.predict import PredictInput, RetryPolicy, chat_messages, predict_file, read_inputs
 from fiche_vlm.serve import VLLMServer

@@ -13,11 +13,11 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
-from converters.images import DEFAULT_LONG_SIDE, fit_to_grid, long_side_band
 from converters.media import open_image
 from converters.report import ConvertReport
 from converters.sharegpt import relative_posix
 from fiche_io.files import StagedDir
+from fiche_io.images import DEFAULT_LONG_SIDE, long_side_band
 from fiche_io.jsonl import RecordError, iter_jsonl
 from fiche_io.paths import resolve_inside
 from fiche_io.progress import with_progress
@@ -124,21 +124,20 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
         problem = schema_problem(output, validator)
         if problem is not None:
             raise problem
-        fitted = []
+        fitted, notes = [], []
         for index, image_name in enumerate(names):
             field = f"images[{index}]"
             path = resolve_inside(root, image_name, field)
-            image = open_image(path, image_name, field)
-            try:
-                fitted.append(fit_to_grid(image, long_side))
-            except ValueError as error:
-                raise RecordError(field, f"{image_name!r}: {error}") from error
+            done: list[str] = []
+            fitted.append(open_image(path, image_name, field, long_side=long_side, notes=done))
+            notes += [f"{src}:{line}: {field} {image_name!r}: {note}" for note in done]
         relative = []
         for index, image in enumerate(fitted):
             file_name = f"{fiche_id}_{index}.png"
             image.save(staged.path / file_name, format="PNG")
             relative.append(relative_posix(images_dir / file_name, dataset_dir))
         ids.claim(fiche_id, line)
+        report.notes += notes
         return {
             "id": fiche_id,
             "messages": [

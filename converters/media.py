@@ -3,40 +3,52 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from converters.images import fit_to_grid, long_side_band
 from converters.sharegpt import relative_posix
 from fiche_io.files import StagedDir
+from fiche_io.images import (
+    ORIENTATIONS,
+    ImageRefused,
+    check_pixel_count,
+    long_side_band,
+    opened_image,
+    orientation_of,
+    read_view,
+)
 from fiche_io.jsonl import RecordError
 from fiche_io.paths import resolve_inside
 
-READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
-
-def open_image(path: Path, name: str, field: str) -> Image.Image:
-    """The image at `path`, fully decoded; a RecordError naming the file when it is missing or unreadable."""
-    if not path.is_file():
-        raise RecordError(field, f"image not found: {name!r} (looked at {path})")
+def open_image(path: Path, name: str, field: str, *, long_side: tuple[int, int] | None = None,
+               notes: list[str] | None = None) -> Image.Image:
+    """The image at `path` as read_view() gives it (upright RGB, fitted when `long_side` is given); a
+    RecordError naming the file when it is missing, unreadable or too large."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except READ_ERRORS as error:
-        raise RecordError(field, f"cannot read {name!r} as an image ({error})") from error
+        return read_view(path, long_side, name=repr(name), notes=notes)
+    except ImageRefused as error:
+        raise RecordError(field, str(error)) from error
 
 
 def check_image_header(path: Path, name: str, field: str) -> tuple[int, int]:
-    """(width, height) from the file header only: fast, catches missing, empty and non-image files."""
-    if not path.is_file():
-        raise RecordError(field, f"image not found: {name!r} (looked at {path})")
+    """(width, height) from the file header only: fast, catches missing, empty and non-image files, and views
+    that only look right after a step the training loader does not take (EXIF rotation, several pages)."""
     try:
-        with Image.open(path) as image:
+        with opened_image(path, repr(name)) as image:
+            check_pixel_count(image, repr(name))
             width, height = image.size
-    except READ_ERRORS as error:
-        raise RecordError(field, f"cannot read {name!r} as an image ({error})") from error
+            orientation = orientation_of(image, header_only=True)
+            pages = image.n_frames if image.format == "TIFF" else 1
+    except ImageRefused as error:
+        raise RecordError(field, str(error)) from error
     if width <= 0 or height <= 0:
         raise RecordError(field, f"{name!r} has no pixels ({width}×{height})")
+    if orientation != 1:
+        raise RecordError(field, f"{name!r} is shown {ORIENTATIONS[orientation]} from how it is stored (EXIF "
+                                 f"orientation {orientation}); LLaMA-Factory would train on it as stored: let it be "
+                                 "fitted (leave out --keep-images)")
+    if pages > 1:
+        raise RecordError(field, f"{name!r} is a TIFF of {pages} pages; one view per file")
     return width, height
 
 
@@ -56,6 +68,7 @@ class ImageStore:
         self._known: dict[str, str | RecordError] = {}
         self._targets: dict[Path, Path] = {}  # fitted file (relative to images_dir) → its source
         self._staged = StagedDir(images_dir)
+        self.notes: list[str] = []  # what fitting did to each image (turned, converted …), for the report
 
     def reference(self, name: object, field: str) -> str:
         key = name if isinstance(name, str) else repr(name)
@@ -76,11 +89,9 @@ class ImageStore:
         if self.long_side is None:
             check_image_header(path, name, field)
             return relative_posix(path, self.dataset_dir)
-        image = open_image(path, name, field)
-        try:
-            fitted = fit_to_grid(image, self.long_side)
-        except ValueError as error:
-            raise RecordError(field, f"{name!r}: {error}") from error
+        notes: list[str] = []
+        fitted = open_image(path, name, field, long_side=self.long_side, notes=notes)
+        self.notes += [f"{name}: {note}" for note in notes]
         target = self._target_for(path)
         staged = self._staged.path / target
         staged.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""PDF pages → PNG (pdf2image over poppler's pdftoppm), optional left/right split, OCR (tesseract, fra+eng)."""
+"""PDF pages (pdf2image over poppler's pdftoppm) or a scanner's multi-page TIFF → PNG views, optional left/right
+split, OCR (tesseract, fra+eng)."""
 from __future__ import annotations
 
 import re
@@ -7,13 +8,14 @@ from pathlib import Path
 from PIL import Image
 
 from converters.fiche import check_fiche_id
-from converters.images import DEFAULT_LONG_SIDE
 from converters.report import ConvertReport, Reject
 from converters.skeleton import SkeletonWriter, skeleton_line
+from fiche_io.images import DEFAULT_LONG_SIDE, page_count, read_view
 from fiche_io.progress import with_progress
 
 OCR_LANG = "fra+eng"
 DEFAULT_DPI = 200
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 class PdfError(ValueError):
@@ -52,6 +54,18 @@ def pdf_pages(pdf: Path, *, dpi: int = DEFAULT_DPI, split: bool = False) -> list
         raise PdfError(f"poppler cannot read it ({detail})") from error
     if not pages:
         raise PdfError("has no pages")
+    return label_pages(pages, split)
+
+
+def tiff_pages(tiff: Path, *, split: bool = False, notes: list[str] | None = None) -> list[tuple[str, Image.Image]]:
+    """(label, image) per page of a TIFF, upright RGB at full size, labelled as pdf_pages() labels them."""
+    name = repr(tiff.name)
+    count = page_count(tiff, name)
+    return label_pages([read_view(tiff, None, name=name, page=None if count == 1 else page, notes=notes)
+                        for page in range(count)], split)
+
+
+def label_pages(pages: list[Image.Image], split: bool) -> list[tuple[str, Image.Image]]:
     width = max(2, len(str(len(pages))))
     labelled: list[tuple[str, Image.Image]] = []
     for number, page in enumerate(pages, start=1):
@@ -63,7 +77,8 @@ def pdf_pages(pdf: Path, *, dpi: int = DEFAULT_DPI, split: bool = False) -> list
 
 def find_pdfs(src: Path) -> list[Path]:
     if src.is_dir():
-        return sorted(path for path in src.iterdir() if path.suffix.lower() == ".pdf" and not path.name.startswith("."))
+        return sorted(path for path in src.iterdir()
+                      if path.suffix.lower() in (".pdf", *TIFF_SUFFIXES) and not path.name.startswith("."))
     if src.is_file():
         return [src]
     raise FileNotFoundError(f"{src}: no such PDF file or folder")
@@ -73,12 +88,12 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
                  ocr_lang: str = OCR_LANG, dpi: int = DEFAULT_DPI,
                  long_side: tuple[int, int] = DEFAULT_LONG_SIDE, strict: bool = False,
                  show_progress: bool = False) -> ConvertReport:
-    """Write the fiche JSONL `out` from a PDF (or a folder of PDFs): one fiche per PDF whose views are its
+    """Write the fiche JSONL `out` from a PDF or TIFF (or a folder of them): one fiche per file whose views are its
     pages (or, with `per_page`, one fiche per page or half page), fitted into `<out stem>.images/`;
-    `context_text` is the OCR of those pages at full resolution when `ocr`. `read` counts PDF files."""
+    `context_text` is the OCR of those pages at full resolution when `ocr`. `read` counts PDF and TIFF files."""
     src, out = Path(src), Path(out)
     pdfs = find_pdfs(src)
-    report = ConvertReport(source=src, unit="PDF files")
+    report = ConvertReport(source=src, unit="PDF/TIFF files")
     writer = SkeletonWriter(out, long_side)
     try:
         lines = []
@@ -86,7 +101,11 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
             report.read += 1
             try:
                 check_fiche_id(pdf.stem)  # it names the fiche and its page files
-                pages = pdf_pages(pdf, dpi=dpi, split=split)
+                notes: list[str] = []
+                if pdf.suffix.lower() in TIFF_SUFFIXES:
+                    pages = tiff_pages(pdf, split=split, notes=notes)
+                else:
+                    pages = pdf_pages(pdf, dpi=dpi, split=split)
                 pdf_lines = []
                 for group in ([[page] for page in pages] if per_page else [pages]):
                     fiche_id = f"{pdf.stem}_{group[0][0]}" if per_page else pdf.stem
@@ -97,6 +116,7 @@ def convert_pdfs(src: Path, out: Path, *, split: bool = False, per_page: bool = 
                 report.rejects.append(Reject(str(pdf), None, "pdf", str(error), pdf.name))
                 continue
             lines += pdf_lines
+            report.notes += [f"{pdf.name}: {note}" for note in notes]
             report.written += 1
         return writer.finish(report, lines, pdfs, strict=strict)
     finally:

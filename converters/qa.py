@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from converters.engine import UniqueIds, finish, images_dir_for, judge_lines
-from converters.images import DEFAULT_LONG_SIDE
 from converters.media import ImageStore
 from converters.report import ConvertReport
 from converters.turns import normalise_turns, place_image_token
+from fiche_io.images import DEFAULT_LONG_SIDE
 from fiche_io.jsonl import RecordError
 
 DEFAULT_VAL_RATIO = 0.1
@@ -69,7 +69,7 @@ def convert_qa(src: Path, out: Path, *, dataset_dir: Path, name: str, val_ratio:
     src, out, dataset_dir = Path(src), Path(out), Path(dataset_dir)
     root = Path(data_root) if data_root is not None else src.parent
     store = ImageStore(root, dataset_dir, images_dir_for(out), long_side)
-    report = ConvertReport(source=src)
+    report = ConvertReport(source=src, notes=store.notes)
     ids = UniqueIds()
 
     def convert_one(record: dict[str, Any], line: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class ConvertReport:
     counts: dict[str, int] = field(default_factory=dict)  # written per dataset name
     rejects_path: Path | None = None
     unit: str = "lines"  # what `read` counts: input lines, or files for the folder converters
+    notes: list[str] = field(default_factory=list)  # what was done to written inputs (a view turned upright …)
 
     @property
     def rejected(self) -> int:
@@ -55,6 +56,8 @@ class ConvertReport:
             text += f" ({per_dataset})"
         if self.rejects_path is not None:
             text += f"; rejects → {location(self.rejects_path)}"
+        if self.notes:
+            text += f"; {len(self.notes)} note(s) on what was done to the views"
         return text
 
 

@@ -8,10 +8,10 @@ from PIL import Image
 
 from converters.engine import images_dir_for, refuse_failed_run, rejects_path_for
 from converters.fiche import FICHE_INSTRUCTION
-from converters.images import fit_to_grid, long_side_band
 from converters.report import ConvertReport
 from converters.sharegpt import relative_posix
 from fiche_io.files import StagedDir, atomic_write_text
+from fiche_io.images import fit_to_grid, long_side_band
 from fiche_io.jsonl import dumps_jsonl
 
 
@@ -30,7 +30,8 @@ class SkeletonWriter:
         self.staged = StagedDir(self.images_dir)
 
     def save_view(self, image: Image.Image, file_name: str) -> str:
-        """Fit `image` to the grid, stage it as `file_name`; its path as the fiche JSONL will name it."""
+        """Fit `image` to the grid (a no-op for a view read_view() fitted), stage it as `file_name`; its path as
+        the fiche JSONL will name it."""
         fit_to_grid(image, self.long_side).save(self.staged.path / file_name, format="PNG")
         return relative_posix(self.images_dir / file_name, self.out.parent)
 

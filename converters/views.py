@@ -5,12 +5,13 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from PIL import Image
+
 from converters.fiche import check_fiche_id
-from converters.images import DEFAULT_LONG_SIDE
-from converters.media import open_image
 from converters.pdf_ocr import OCR_LANG, ocr_text
 from converters.report import ConvertReport, Reject
 from converters.skeleton import SkeletonWriter, skeleton_line
+from fiche_io.images import DEFAULT_LONG_SIDE, page_count, read_view
 from fiche_io.jsonl import RecordError
 from fiche_io.progress import with_progress
 
@@ -19,7 +20,7 @@ VIEW_WORDS = ("face", "dessus", "gauche", "droite", "cote", "côté", "dessous",
               "detail", "détail", "iso", "perspective", "front", "top", "left", "right", "side", "bottom", "back",
               "section")
 VIEW_NAME = re.compile(r"^(?P<fiche>.+)_(?P<view>[A-Za-z]|\d{1,3}|" + "|".join(VIEW_WORDS) + r")$", re.IGNORECASE)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif"}
 
 
 def view_order(view: str) -> tuple[int, int | str]:
@@ -64,13 +65,30 @@ def group_views(folder: Path, report: ConvertReport) -> dict[str, list[tuple[str
 
 
 def reject_whole_fiche(report: ConvertReport, fiche_id: str, views: list[tuple[str, Path]],
-                       problems: dict[Path, str], writer: SkeletonWriter) -> None:
-    """Every file of `fiche_id` into the rejects: the unreadable ones with their reason, the others naming them."""
+                       problems: dict[Path, str], staged: list[str], writer: SkeletonWriter) -> None:
+    """Every file of `fiche_id` into the rejects: the unreadable ones with their reason, the others naming them;
+    the views already staged for it are removed."""
     unreadable = ", ".join(path.name for path in problems)
+    for name in staged:
+        writer.unstage(Path(name).name)
     for view, path in views:
-        writer.unstage(f"{fiche_id}_{view}.png")
         problem = problems.get(path, f"fiche {fiche_id!r} rejected whole: its view(s) {unreadable} cannot be used")
         report.rejects.append(Reject(str(path), None, "file", problem, path.name))
+
+
+def fitted_pages(path: Path, stem: str, long_side: tuple[int, int], ocr: bool,
+                 ocr_lang: str) -> list[tuple[str, Image.Image, str, list[str]]]:
+    """(file name, fitted view, OCR text, notes) per page of the file: one for an image, one per page of a
+    multi-page TIFF (`<stem>_p01.png`, …). OCR reads the upright view at full size."""
+    name = repr(path.name)
+    count = page_count(path, name)
+    pages = []
+    for page in [None] if count == 1 else range(count):
+        notes: list[str] = []
+        image = read_view(path, long_side, name=name, page=page, notes=notes)
+        text = ocr_text(read_view(path, None, name=name, page=page), ocr_lang) if ocr else ""
+        pages.append((stem + ("" if page is None else f"_p{page + 1:02d}") + ".png", image, text, notes))
+    return pages
 
 
 def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_LONG_SIDE, ocr: bool = False,
@@ -87,20 +105,23 @@ def convert_views(src: Path, out: Path, *, long_side: tuple[int, int] = DEFAULT_
         groups = group_views(src, report)
         lines = []
         for fiche_id, views in with_progress(list(groups.items()), f"fitting views in {src.name}", show_progress):
-            images, problems = [], {}
+            images, texts, fiche_notes, problems = [], [], [], {}
             for view, path in views:
                 try:
-                    image = open_image(path, path.name, "file")
-                    images.append((writer.save_view(image, f"{fiche_id}_{view}.png"), image))
-                except (RecordError, ValueError) as error:
+                    pages = fitted_pages(path, f"{fiche_id}_{view}", writer.long_side, ocr, ocr_lang)
+                except (RecordError, ValueError) as error:  # ImageRefused among them
                     problems[path] = error.problem if isinstance(error, RecordError) else str(error)
+                    continue
+                for file_name, image, text, notes in pages:
+                    images.append(writer.save_view(image, file_name))
+                    texts.append(text)
+                    fiche_notes += [f"{path.name} → {file_name}: {note}" for note in notes]
             if problems:  # a fiche is written whole or not at all: a missing view would teach a wrong answer
-                reject_whole_fiche(report, fiche_id, views, problems, writer)
+                reject_whole_fiche(report, fiche_id, views, problems, images, writer)
                 continue
             report.written += len(views)
-            texts = [ocr_text(image, ocr_lang) for _, image in images] if ocr else []
-            context_text = "\n".join(text for text in texts if text)
-            lines.append(skeleton_line(fiche_id, [name for name, _ in images], context_text))
+            report.notes += fiche_notes
+            lines.append(skeleton_line(fiche_id, images, "\n".join(text for text in texts if text)))
         inputs = [path for views in groups.values() for _, path in views]
         return writer.finish(report, lines, inputs, strict=strict)
     finally:

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from converters.media import READ_ERRORS
 from fiche_io.files import atomic_path, atomic_write_text
+from fiche_io.images import ImageRefused, read_view
 from fiche_io.jsonl import RecordError
 from fiche_io.paths import resolve_inside
 from postprocess.openscad import ScadError, build_scaffold, envelope_of
@@ -32,12 +32,11 @@ class FichePictures:
 
 
 def _thumbnail(source: Path, target: Path) -> None:
-    from PIL import Image
-
-    with Image.open(source) as image:
-        image.thumbnail(PICTURE_SIZE)
-        with atomic_path(target, suffix=".png") as temporary:
-            image.convert("RGB").save(temporary, format="PNG")
+    """The view as the user sees it (EXIF orientation, colour mode and depth handled by the one view reader)."""
+    image = read_view(source, None)
+    image.thumbnail(PICTURE_SIZE)
+    with atomic_path(target, suffix=".png") as temporary:
+        image.save(temporary, format="PNG")
 
 
 def _first_view(images: tuple[str, ...], media_root: Path | None, target: Path) -> str | None:
@@ -50,8 +49,8 @@ def _first_view(images: tuple[str, ...], media_root: Path | None, target: Path) 
         return str(error)
     try:
         _thumbnail(source, target)
-    except READ_ERRORS as error:
-        return f"cannot read {images[0]!r} as an image ({error})"
+    except ImageRefused as error:
+        return str(error)
     return None
 
 

@@ -51,13 +51,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 class StagedDir:
     """A folder built under a temporary name beside `target` and swapped in by `publish()`, so a failed run
     never leaves half a folder; `discard()` removes what was not published. The temporary folder is made on
-    first use of `path`, or at once with `create_now` (then `publish()` replaces `target` even when empty)."""
+    first use of `path`, so a run that stages nothing leaves `target` as it was."""
 
-    def __init__(self, target: Path, *, create_now: bool = False) -> None:
+    def __init__(self, target: Path) -> None:
         self.target = Path(target)
         self._path: Path | None = None
-        if create_now:
-            self._make()
 
     @property
     def path(self) -> Path:
@@ -66,6 +64,9 @@ class StagedDir:
     def _make(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self._path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
+        umask = os.umask(0)  # mkdtemp makes it 0700, which the published folder would keep
+        os.umask(umask)
+        self._path.chmod(0o777 & ~umask)
         return self._path
 
     def publish(self) -> None:

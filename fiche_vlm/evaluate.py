@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.images import DEFAULT_LONG_SIDE
 from eval.loading import TASKS, InputError
 from fiche_io.files import refuse_output_over_input
+from fiche_io.images import DEFAULT_LONG_SIDE
 from fiche_io.retry import RetryPolicy
 from fiche_vlm import DEFAULT_API_KEY_ENV
 from fiche_vlm.predict import predict_file

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from converters.fiche import convert_fiches, user_prompt
-from converters.images import fit_to_grid
+from fiche_io.images import fit_to_grid
 from fiche_schema.canonical import canonical_text
 from fiche_vlm import SAMPLE_FICHES
 from fiche_vlm.cli import main
@@ -141,6 +141,6 @@ def test_cli_validate_accepts_the_sample() -> None:
 def test_cli_refuses_a_band_holding_no_multiple_of_28(tmp_path: Path) -> None:
     result = CliRunner().invoke(convert, ["fiche", str(SAMPLE_FICHES), "--out", str(tmp_path / "f.json"),
                                           "--dataset-dir", str(tmp_path), "--name", "f", "--long-side", "100", "110"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, refused before anything is read
     assert "no multiple of 28 px lies in the long-side band 100–110" in result.output
     assert not (tmp_path / "f.json").exists()

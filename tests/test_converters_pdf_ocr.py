@@ -50,7 +50,7 @@ def test_cli_convert_pdf_folder_counts_files(tmp_path: Path) -> None:
     (folder / "b.pdf").write_bytes(b"%PDF-1.4 broken")
     result = CliRunner().invoke(convert, ["pdf", str(folder), "--out", str(tmp_path / "f.jsonl"), "--no-ocr"])
     assert result.exit_code == 0, result.output
-    assert "read 2 PDF files = written 1 + rejected 1" in result.stdout
+    assert "read 2 PDF/TIFF files = written 1 + rejected 1" in result.stdout
     assert f"{folder / 'b.pdf'}: pdf: poppler cannot read it" in result.stderr
     rejects = [json.loads(line) for line in (tmp_path / "f.rejects.jsonl").read_text().splitlines()]
     assert [reject["raw"] for reject in rejects] == ["b.pdf"]

@@ -19,7 +19,7 @@ from PIL import Image
 
 import fiche_vlm.predict.requests as requests_module
 from converters.fiche import user_prompt
-from converters.images import grid_size
+from fiche_io.images import grid_size
 from fiche_schema import load_schema
 from fiche_schema.canonical import canonical_text
 from fiche_schema.validate import validate_fiche

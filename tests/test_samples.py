@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageChops, ImageStat
 
-from converters.images import fit_to_grid, grid_size
+from fiche_io.images import fit_to_grid, grid_size
 from fiche_schema import load_schema
 from fiche_schema.validate import json_schema_validator
 from fiche_vlm.cli import main

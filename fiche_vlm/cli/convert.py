@@ -45,6 +45,10 @@ def run_conversion(convert: Callable[[], ConvertReport]) -> ConvertReport:
         click.echo(reject.message, err=True)
     if report.rejected > SHOWN_REJECTS:
         click.echo(f"… and {report.rejected - SHOWN_REJECTS} more in {report.rejects_path}", err=True)
+    for note in report.notes[:SHOWN_REJECTS]:
+        click.echo(f"note: {note}", err=True)
+    if len(report.notes) > SHOWN_REJECTS:
+        click.echo(f"note: … and {len(report.notes) - SHOWN_REJECTS} more", err=True)
     click.echo(report.summary())
     return report
 
@@ -97,16 +101,17 @@ def convert_views_command(src: Path, out: Path, long_side: tuple[int, int], ocr:
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
 @out_option("Fiche JSONL to write; pages go to <out stem>.images/.")
 @click.option("--split", is_flag=True, help="Cut landscape (double) pages into left and right halves.")
-@click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per PDF.")
+@click.option("--per-page", is_flag=True, help="One fiche per page (or half page) instead of one per file.")
 @click.option("--ocr/--no-ocr", default=True, show_default=True, help="Fill context_text with the pages' OCR text.")
 @click.option("--ocr-lang", default="fra+eng", show_default=True, help="Tesseract languages.")
 @click.option("--dpi", type=POSITIVE_INT, default=200, show_default=True,
-              help="Rendering resolution (OCR reads this, views are fitted).")
+              help="PDF rendering resolution (OCR reads this, views are fitted).")
 @long_side_option("Band (px) for the long side of the fitted pages.")
 @_strict_option
 def convert_pdf_command(src: Path, out: Path, split: bool, per_page: bool, ocr: bool, ocr_lang: str, dpi: int,
                         long_side: tuple[int, int], strict: bool) -> None:
-    """PDF (or folder of PDFs) → PNG pages (pdf2image) + OCR (tesseract fra+eng) → fiche JSONL skeleton.
+    """PDF or scanned TIFF (or a folder of them) → PNG pages (pdf2image; every TIFF page) + OCR (tesseract
+    fra+eng) → fiche JSONL skeleton.
 
     Example: fiche convert pdf data/pdf/support_moteur.pdf -o data/pdf_fiches.jsonl --split
     """

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from converters.images import DEFAULT_LONG_SIDE
+from fiche_io.images import DEFAULT_LONG_SIDE, long_side_band
 from fiche_io.retry import RetryPolicy
 from fiche_vlm import DEFAULT_API_KEY_ENV
 from fiche_vlm.predict.answers import SCHEMA_CHOICES
@@ -72,10 +72,19 @@ def pick_data_root(data_root: Path | None, media_dir: Path | None) -> Path | Non
     return data_root if data_root is not None else media_dir
 
 
+def check_long_side(context: click.Context, parameter: click.Parameter, value: tuple[int, int]) -> tuple[int, int]:
+    """The band must hold a multiple of 28 px and keep square views within the input images' pixel limit."""
+    try:
+        long_side_band(*value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, parameter) from None
+    return value
+
+
 def long_side_option(help: str = "Band (px) for the long side of the fitted views; both sides become multiples of "
                                  "28. The same band as `fiche convert`.") -> Callable:
-    return click.option("--long-side", nargs=2, type=click.IntRange(min=1), metavar="LO HI", default=DEFAULT_LONG_SIDE,
-                        show_default=True, help=help)
+    return click.option("--long-side", nargs=2, type=int, metavar="LO HI", default=DEFAULT_LONG_SIDE,
+                        show_default=True, help=help, callback=check_long_side)
 
 
 def schema_option(default: str = "fiche") -> Callable:

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from converters.images import fit_to_grid, png_data_url
+from fiche_io.images import MAX_IMAGE_PIXELS, png_data_url
 from fiche_io.jsonl import RecordError, read_records
 from fiche_io.locations import location
 from fiche_io.paths import resolve_inside
 from fiche_schema import IMAGE_TOKEN
 
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # a 7000×7000 scan; beyond that a view is refused before it is decoded
+DEFAULT_MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # the converters' limit; beyond it a view is refused before it is decoded
 
 
 class InputError(ValueError):
@@ -122,27 +122,13 @@ class ImageProblem(ValueError):
 
 
 def image_url(path: str, long_side: tuple[int, int], max_pixels: int) -> str:
-    from PIL import Image
+    """The view as a PNG data URL, read and fitted by the converters' own read_view(): training's pixels."""
+    from fiche_io.images import ImageRefused, read_view
 
-    from converters.media import READ_ERRORS
-
-    name = Path(path).name
-    if not Path(path).is_file():
-        raise ImageProblem(f"image not found: {path}")
     try:
-        with Image.open(path) as image:  # reads the header only
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageProblem(f"{name} is {width}×{height} = {width * height:,} px, above the limit of "
-                                   f"{max_pixels:,} px (--max-image-pixels)")
-            image.load()
-            return png_data_url(fit_to_grid(image, long_side))
-    except ImageProblem:
-        raise
-    except Image.DecompressionBombError as error:
-        raise ImageProblem(f"{name} is too large to decode ({error})") from error
-    except READ_ERRORS as error:
-        raise ImageProblem(f"cannot read {name} as an image ({error})") from error
+        return png_data_url(read_view(Path(path), long_side, max_pixels=max_pixels))
+    except ImageRefused as error:
+        raise ImageProblem(str(error)) from error
 
 
 def chat_messages(item: PredictInput, long_side: tuple[int, int], max_pixels: int) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from converters.images import DEFAULT_LONG_SIDE
+from fiche_io.images import DEFAULT_LONG_SIDE
 from fiche_io.jsonl import StrictJSONError, loads_strict
 from fiche_io.retry import RetriesExhausted, RetryPolicy, call_with_retry
 from fiche_vlm.predict.answers import Check, judge_answer

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converters.images import DEFAULT_LONG_SIDE
 from fiche_io.files import atomic_write_text
+from fiche_io.images import DEFAULT_LONG_SIDE, long_side_band
 from fiche_io.jsonl import dumps_jsonl
 from fiche_io.predictions import iter_predictions
 from fiche_io.progress import progress_bar
@@ -84,6 +84,7 @@ def predict_file(inputs: str | Path, out: str | Path, *, base_url: str, model: s
     Raises InputError for a bad input file (nothing sent) and AuthRejected for a refused key (the run stops,
     the lines written so far stay). Per-fiche problems are lines with `valid: false` and their reasons.
     """
+    long_side_band(*long_side)  # a bad band is the caller's error (ValueError), not every fiche's
     out = Path(out)
     items = read_inputs(Path(inputs), Path(data_root) if data_root else None)
     answer_schema, check = load_answer_schema(schema)
