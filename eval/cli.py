@@ -39,17 +39,49 @@ def _headline(metrics: dict) -> list[str]:
             f"keyword presence {number(overall['keyword_presence_mean'])}"]
 
 
+def _judge_options(function):
+    options = [
+        click.option("--judge-url", help="Q&A only: OpenAI-compatible base URL of the judge for DeepEval's answer "
+                                         "relevancy, faithfulness and correctness (off when not given)."),
+        click.option("--judge-model", help="Q&A only: the judge's model name."),
+        click.option("--judge-api-key-env", default="FICHE_JUDGE_API_KEY", show_default=True,
+                     help="Environment variable holding the judge's API key."),
+        click.option("--judge-threshold", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+                     help="An item passes a judge metric at or above it; a metric's mean below it exits 1."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _judge_config(task: str, judge_url: str | None, judge_model: str | None, judge_api_key_env: str,
+                  judge_threshold: float):
+    if not (judge_url or judge_model):
+        return None
+    if task != "qa" or not (judge_url and judge_model):
+        raise click.UsageError("the judge needs --task qa, --judge-url and --judge-model together")
+    from eval.judge import JudgeConfig
+
+    return JudgeConfig(base_url=judge_url, model=judge_model, api_key_env=judge_api_key_env,
+                       threshold=judge_threshold)
+
+
 def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None, **options) -> None:
+    from eval.judge import JudgeUnavailable
     from eval.loading import InputError
-    from eval.runner import score
+    from eval.runner import gate_failures, score
 
     try:
         metrics = score(predictions, gold, out, task=task, train_log=train_log, **options)
-    except InputError as error:
+    except (InputError, JudgeUnavailable) as error:
         raise click.ClickException(str(error)) from None
     for line in _headline(metrics):
         click.echo(line)
     click.echo(f"report: {out / 'report.md'}, {out / 'report.html'}; metrics: {out / 'metrics.json'}")
+    failures = gate_failures(metrics)
+    if failures:
+        click.echo("below threshold: " + "; ".join(failures), err=True)
+        raise SystemExit(1)
 
 
 @click.command("score")
@@ -60,28 +92,25 @@ def _run_score(predictions: Path, gold: Path, out: Path, task: str, train_log: P
               help="Folder for report.md, report.html, metrics.json and the plots.")
 @_TASK
 @_TRAIN_LOG
-@click.option("--judge-url", help="Q&A only: OpenAI-compatible base URL of an LLM judge (off when not given).")
-@click.option("--judge-model", help="Q&A only: the judge's model name.")
-@click.option("--judge-api-key-env", default="FICHE_JUDGE_API_KEY", show_default=True,
-              help="Environment variable holding the judge's API key.")
+@_judge_options
 def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log: Path | None,
-                  judge_url: str | None, judge_model: str | None, judge_api_key_env: str) -> None:
+                  judge_url: str | None, judge_model: str | None, judge_api_key_env: str,
+                  judge_threshold: float) -> None:
     """Score PREDICTIONS (predictions.jsonl) against a gold set and write the report.
 
     Example: fiche score outputs/demo/predictions.jsonl --gold data/fiches.jsonl --out outputs/demo/report
     """
-    options = {}
-    if judge_url or judge_model:
-        if task != "qa" or not (judge_url and judge_model):
-            raise click.UsageError("the judge needs --task qa, --judge-url and --judge-model together")
-        from eval.judge import JudgeConfig
-
-        options["judge"] = JudgeConfig(base_url=judge_url, model=judge_model, api_key_env=judge_api_key_env)
-    _run_score(predictions, gold, out, task, train_log, **options)
+    judge = _judge_config(task, judge_url, judge_model, judge_api_key_env, judge_threshold)
+    _run_score(predictions, gold, out, task, train_log, **({"judge": judge} if judge else {}))
 
 
 @click.command("eval")
-@click.argument("valset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("valset", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--probes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A probe file (id, category, image, question, expected_answer or expected_keywords) instead of "
+                   "VALSET: Q&A task, each probe passed or failed, pass rate per category.")
+@click.option("--probe-threshold", default=0.8, show_default=True, type=click.FloatRange(0, 1),
+              help="With --probes: a category's pass rate below it exits 1.")
 @click.option("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--model", required=True, help="Served model name.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -93,24 +122,50 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @_TRAIN_LOG
 @click.option("--media-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder the valset's image paths are relative to (a sharegpt file's dataset_dir). "
-                   "Default: the valset's folder.")
+                   "Default: the valset's (or probe file's) folder.")
 @click.option("--long-side", nargs=2, type=int, metavar="LO HI", default=DEFAULT_LONG_SIDE, show_default=True,
               help="Long-side band of the image resize, as used for training (e.g. 224 224).")
 @click.option("--max-tokens", default=1024, show_default=True, type=click.IntRange(min=1),
               help="Answer length cap; a cut answer is an error, not a result.")
-def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env: str, concurrency: int, task: str,
-                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int],
-                 max_tokens: int) -> None:
-    """Query an endpoint on VALSET (any converter's output, or a fiche JSONL), then score and report.
+@_judge_options
+@click.pass_context
+def eval_command(context: click.Context, valset: Path | None, probes: Path | None, probe_threshold: float,
+                 base_url: str, model: str, out: Path, api_key_env: str, concurrency: int, task: str,
+                 train_log: Path | None, media_dir: Path | None, long_side: tuple[int, int], max_tokens: int,
+                 judge_url: str | None, judge_model: str | None, judge_api_key_env: str,
+                 judge_threshold: float) -> None:
+    """Query an endpoint on VALSET (any converter's output, or a fiche JSONL) or on --probes, then score and report.
 
     Predictions are appended to OUT/predictions.jsonl as they finish; rerunning resumes where it stopped.
+    Exit status 1 when a judge metric or a probe category falls below its threshold.
 
     Example: fiche eval data/fiches.jsonl --base-url http://127.0.0.1:8000/v1 --model fiche --out outputs/eval
     """
+    from eval.loading import InputError
     from eval.runner import predict_valset
     from fiche_vlm.predict import AuthRejected
     from fiche_vlm.predict import InputError as PredictInputError
 
+    if (valset is None) == (probes is None):
+        raise click.UsageError("give either VALSET or --probes")
+    options = {}
+    if probes is not None:
+        if context.get_parameter_source("task") is not click.core.ParameterSource.DEFAULT and task != "qa":
+            raise click.UsageError("--probes are Q&A: --task must be qa")
+        from eval.probes import load_probes, write_valset
+
+        task = "qa"
+        try:
+            options["probes"] = load_probes(probes)
+        except InputError as error:
+            raise click.ClickException(str(error)) from None
+        options["probe_threshold"] = probe_threshold
+        out.mkdir(parents=True, exist_ok=True)
+        valset = write_valset(options["probes"], out / "probes_valset.jsonl")
+        media_dir = media_dir or probes.parent
+    judge = _judge_config(task, judge_url, judge_model, judge_api_key_env, judge_threshold)
+    if judge:
+        options["judge"] = judge
     out.mkdir(parents=True, exist_ok=True)
     try:
         predictions = predict_valset(valset, out / "predictions.jsonl", base_url=base_url, model=model, task=task,
@@ -118,7 +173,7 @@ def eval_command(valset: Path, base_url: str, model: str, out: Path, api_key_env
                                      long_side=long_side, max_tokens=max_tokens)
     except (PredictInputError, AuthRejected, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
-    _run_score(predictions, valset, out, task, train_log)
+    _run_score(predictions, valset, out, task, train_log, **options)
 
 
 COMMANDS = [score_command, eval_command]

@@ -59,6 +59,8 @@ PHRASINGS = [
     ("Huile 5W-30, 4,5 l", "5W30, 4.5 litres", True),
     ("Huile 5W-30, 4,5 l", "10W-40, 4,5 l", False),
     ("Liquide de frein DOT 4", "DOT 4", True),
+    ("Le joint torique porte le repère 7.", "C'est l'item 7", True),
+    ("Le joint torique porte le repère 7.", "repère 4", False),
     ("Bolt M8", "8 mm", False),
     # Decimal comma, thousands grouping, the gold without numbers.
     ("Effort 12\u202f000 N", "12000 N", True),

@@ -8,7 +8,7 @@ What counts as a quantity, and what does not:
   «page 45», «§ 4.2»), references and part numbers («réf. 7701 208 265», «11 12 1 309 418»: three or more groups of
   digits that are not a thousands grouping).
 - Named items are compared as text, not as quantities: thread sizes («M8», «M10×1.25» = «M10 x 1,25»), oil grades
-  («5W-30» = «5W30») and brake-fluid grades («DOT 4»).
+  («5W-30» = «5W30»), brake-fluid grades («DOT 4») and callouts on a drawing («repère 7» = «item 7» = «n° 7»).
 - Ranges and tolerances: «0,15–0,25 mm», «0.15 to 0.25 mm», «de 0,15 à 0,25 mm», «entre 0,15 et 0,25 mm»,
   «40 ± 2 Nm», «40 +/- 2 N·m», «40 N·m ± 5 %» are intervals. A reference interval is matched by an interval with
   the same two bounds in any of these notations («40 ± 2 Nm» = «38–42 N·m»); a single value inside it does not
@@ -69,7 +69,7 @@ _QUANTITY = re.compile(rf"(?<![\w.,#])(?P<number>{_NUMBER})(?:\s?(?P<unit>{_UNIT
 # Spans that hold digits but no quantity; they are blanked before quantities are read.
 _LABEL_WORDS = (r"stages?|steps?|phases?|[ée]tapes?|stades?|passes?|pass|tours? de serrage|sequence|séquence"
                 r"|figures?|fig\.?|pages?|pp?\.|tables?|tableaux?|tab\.|sections?|chapitres?|chapters?|chap\.|§"
-                r"|items?|rep[èe]res?|rep\.|pos\.?|positions?|points?|n°|no\.|nr\.?|#|op[ée]rations?|op\.")
+                r"|points?|op[ée]rations?|op\.")
 _LABEL = re.compile(rf"(?<![\w])(?:{_LABEL_WORDS})\s*\d+(?:[.,]\d+)*[a-z]?(?![\d])", re.IGNORECASE)
 _REFERENCE = re.compile(r"(?<![\w])(?:r[ée]f(?:[ée]rence)?s?\.?|part\s+(?:no\.?|number)|p/n|pi[èe]ce)\s*[:#°]?\s*"
                         r"[\w-]*\d[\w-]*(?:\s\d[\w-]*)*", re.IGNORECASE)
@@ -82,6 +82,9 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:[ \u00a0]\d{3})+")
 _THREAD = re.compile(r"(?<![\w])M\s?(\d+(?:[.,]\d+)?)(?:\s?[x×X]\s?(\d+(?:[.,]\d+)?))?(?![\w])")
 _OIL_GRADE = re.compile(r"(?<![\w])(\d{1,2})\s?W\s?[-–]?\s?(\d{2})(?![\w])", re.IGNORECASE)
 _FLUID_GRADE = re.compile(r"(?<![\w])DOT\s?(\d(?:[.,]1)?)(?![\w])")
+# Callouts on an exploded view or a diagram: «repère 7» answers «which part is the O-ring?».
+_CALLOUT = re.compile(r"(?<![\w])(?:rep[èe]res?|rep\.|items?|pos\.|positions?|n°|no\.|#)\s*(\d+[a-z]?)(?![\w])",
+                      re.IGNORECASE)
 
 _RANGE_WORDS = {"-", "–", "—", "~", "to", "à", "a", "...", "…", "au", "up to", "jusqu'à", "jusqu’à"}
 _BETWEEN_WORDS = {"and", "et"}  # a range only after «between» / «entre»
@@ -150,6 +153,9 @@ def _designations(text: str) -> tuple[list[Designation], str]:
         spans.append(match.span())
     for match in _OIL_GRADE.finditer(text):
         found.append((match.start(), Designation(f"{match[1]}W-{match[2]}")))
+        spans.append(match.span())
+    for match in _CALLOUT.finditer(text):
+        found.append((match.start(), Designation(f"item {match[1].lower()}")))
         spans.append(match.span())
     for match in _FLUID_GRADE.finditer(text):
         found.append((match.start(), Designation(f"DOT {match[1].replace(',', '.')}")))
