@@ -33,7 +33,10 @@ def _headline(metrics: dict) -> list[str]:
         iou = metrics["iou"]["aligned"]
         return [f"valid syntax rate {rate_of(metrics['valid_syntax_rate'])}",
                 (f"normalised IoU {number(iou['invalid_as_0']['mean'])} (invalid as 0), "
-                 f"{number(iou['invalid_excluded']['mean'])} (invalid excluded)")]
+                 f"{number(iou['invalid_excluded']['mean'])} (invalid excluded)"),
+                (f"as published (unit cube): IoU {number(metrics['iou']['unit_cube']['invalid_excluded']['mean'])}, "
+                 f"median CD×10³ {number(metrics['chamfer_x1000']['median'])}, "
+                 f"invalid ratio {rate_of(metrics['invalid_ratio'])}")]
     overall = metrics["overall"]
     return [f"numeric exact match {rate_of(overall['numeric_exact_match'])}",
             f"keyword presence {number(overall['keyword_presence_mean'])}"]

@@ -100,7 +100,7 @@ class Quantity:
 
     def __str__(self) -> str:
         number = f"{self.value:.{self.decimals}f}"
-        return f"{number} {self.unit}" if self.unit else number
+        return number + ("" if self.unit is None else self.unit if self.unit in ("°", "%") else f" {self.unit}")
 
 
 @dataclass(frozen=True)
