@@ -179,4 +179,43 @@ def eval_command(context: click.Context, valset: Path | None, probes: Path | Non
     _run_score(predictions, valset, out, task, train_log, **options)
 
 
-COMMANDS = [score_command, eval_command]
+def _gate(text: str) -> tuple[str, float]:
+    name, _, tolerance = text.rpartition(":")
+    try:
+        return name, float(tolerance)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected METRIC:TOLERANCE, e.g. overall.numeric_exact_match.rate:0.02")
+
+
+@click.command("compare")
+@click.argument("run_a", type=click.Path(exists=True, path_type=Path))
+@click.argument("run_b", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for compare.md, compare.html and compare_metrics.png.")
+@click.option("--fail-if-worse", "gates", multiple=True, metavar="METRIC:TOLERANCE",
+              help="Exit 1 when B is worse than A on METRIC (a name from the report) by more than TOLERANCE. "
+                   "Repeatable.")
+def compare_command(run_a: Path, run_b: Path, out: Path, gates: tuple[str, ...]) -> None:
+    """Compare two evaluation runs (eval output folders or metrics.json files) of the same task: A before, B after.
+
+    Example: fiche compare outputs/eval-v1 outputs/eval-v2 --out outputs/compare
+    --fail-if-worse overall.numeric_exact_match.rate:0.02
+    """
+    from eval.compare import compare, load_run, regressions, write_comparison
+    from eval.loading import InputError
+
+    parsed = [_gate(gate) for gate in gates]
+    try:
+        comparison = compare(load_run(run_a), load_run(run_b))
+        failures = regressions(comparison, parsed)
+    except InputError as error:
+        raise click.ClickException(str(error)) from None
+    write_comparison(comparison, out)
+    click.echo(f"{len(comparison['better'])} items better, {len(comparison['worse'])} worse; "
+               f"report: {out / 'compare.md'}, {out / 'compare.html'}")
+    if failures:
+        click.echo("worse than allowed: " + "; ".join(failures), err=True)
+        raise SystemExit(1)
+
+
+COMMANDS = [score_command, eval_command, compare_command]
