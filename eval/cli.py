@@ -38,8 +38,15 @@ def _headline(metrics: dict) -> list[str]:
                  f"median CD×10³ {number(metrics['chamfer_x1000']['median'])}, "
                  f"invalid ratio {rate_of(metrics['invalid_ratio'])}")]
     overall = metrics["overall"]
-    return [f"numeric exact match {rate_of(overall['numeric_exact_match'])}",
-            f"keyword presence {number(overall['keyword_presence_mean'])}"]
+    lines = [f"numeric exact match {rate_of(overall['numeric_exact_match'])}",
+             f"keyword presence {number(overall['keyword_presence_mean'])}"]
+    if metrics.get("judge"):
+        lines.append("judge: " + ", ".join(f"{name} {number(stats['mean'])}"
+                                           for name, stats in metrics["judge"]["metrics"].items()))
+    if metrics.get("probes"):
+        lines.append("probes: " + ", ".join(f"{category} {rate_of(stats)}"
+                                            for category, stats in metrics["probes"]["categories"].items()))
+    return lines
 
 
 def _judge_options(function):
