@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from converters.sharegpt import IMAGE_TOKEN
-from eval.loading import InputError
+from eval.loading import InputError, _records
 from eval.report import Paragraph, Section, Table, number, rate_of
 from eval.tasks.base import fraction, item_table
 from postprocess.files import atomic_write_text
@@ -57,14 +57,12 @@ def _probe(record: object, where: str) -> Probe:
 
 def load_probes(path: Path) -> list[Probe]:
     """The probes of a JSON array or JSONL file; the first bad one is an InputError naming file, position and field."""
-    from eval.loading import _records
-
     probes, seen = [], {}
-    for number_, record in _records(Path(path)):
-        probe = _probe(record, f"{path}:{number_}")
+    for position, record in _records(Path(path)):
+        probe = _probe(record, f"{path}:{position}")
         if probe.id in seen:
-            raise InputError(f"{path}:{number_}: id: duplicate {probe.id!r} (first at {seen[probe.id]})")
-        seen[probe.id] = number_
+            raise InputError(f"{path}:{position}: id: duplicate {probe.id!r} (first at {seen[probe.id]})")
+        seen[probe.id] = position
         probes.append(probe)
     if not probes:
         raise InputError(f"{path}: no probes")
