@@ -12,12 +12,12 @@ SERVE_REQUIREMENTS := $(if $(HAS_GPU),requirements/serve-gpu.txt,requirements/se
 MODEL ?= outputs/demo/merged
 PORT ?= 8000
 
-.PHONY: help setup system uv demo test serve clean
+.PHONY: help setup system uv demo test serve clean judge-env
 
 help:
 	@sed -n '2,5p' Makefile
 
-setup: system .venv/.installed .venv-serve/.installed
+setup: system .venv/.installed .venv-serve/.installed .venv-judge/.installed
 
 # OS tools: OCR (fra, eng), PDF rasteriser, OpenSCAD and a virtual display for its PNG previews,
 # headless Chromium and its driver for the report test.
@@ -45,6 +45,14 @@ uv:
 	$(UV) venv -q --allow-existing --python 3.11 .venv-serve
 	$(UV) pip install --python .venv-serve/bin/python -q --compile-bytecode -r $(SERVE_REQUIREMENTS) $(if $(HAS_GPU),,--override requirements/serve-overrides.txt)
 	touch $@
+
+# Judge: DeepEval for `fiche eval --judge-url`; it pins click and rich below the .venv's versions.
+.venv-judge/.installed: requirements/judge.txt | uv
+	$(UV) venv -q --allow-existing --python 3.11 .venv-judge
+	$(UV) pip install --python .venv-judge/bin/python -q --compile-bytecode -r requirements/judge.txt
+	touch $@
+
+judge-env: .venv-judge/.installed
 
 demo: setup
 	.venv/bin/fiche demo --out outputs/demo

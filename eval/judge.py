@@ -1,44 +1,36 @@
-"""Optional LLM-as-judge: scores a Q&A answer's correctness against the reference, by a stated rubric.
+"""Optional LLM-judge metrics for manual Q&A: DeepEval's AnswerRelevancy, Faithfulness and GEval correctness.
 
-Off by default (`fiche score --judge-url … --judge-model …` turns it on); any OpenAI-compatible endpoint works.
-The judge sees the question, the reference answer and the candidate answer, and must reply with a JSON object
-{"score": 0-5, "justification": "…"}. The score is reported as is and as score / 5.
+Off by default; `fiche eval|score --judge-url … --judge-model …` turns them on, with any OpenAI-compatible endpoint
+as the judge (a larger model served by vLLM, for example). DeepEval pins click and rich below the versions the
+.venv holds, so it lives in its own environment (`make judge-env` → .venv-judge, or $FICHE_JUDGE_PYTHON naming any
+python with `pip install -e .[judge]`): the cases go to eval.deepeval_judge in that python as a JSONL file, and the
+per-item scores and reasons come back the same way.
+
+What each metric asks the judge (scores in [0, 1]; an item passes at or above the threshold):
+- answer_relevancy: the share of the answer's statements that address the question;
+- faithfulness: the share of the answer's claims that the context does not contradict; the context is the record's
+  metadata `context` text when it has one, else the reference answer;
+- correctness (GEval): the answer against the reference answer on a 0-5 rubric (values with their units, steps,
+  nothing contradicting; see eval/deepeval_judge.py), divided by 5.
 """
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
-RUBRIC = """Score the CANDIDATE answer's correctness against the REFERENCE answer, for the QUESTION, on this scale:
-5 - Correct and complete: every value (torque, clearance, pressure, dimension…) matches the reference with its
-    unit, every required step or part is there, and nothing added contradicts the reference.
-4 - Correct, with a minor omission or imprecision that would not change what a technician does.
-3 - Partly correct: the main point is right but a secondary value, step or condition is missing or imprecise.
-2 - Some relevant content, but a key value is wrong or missing, or a required step is missing.
-1 - Mostly wrong or off-topic, with only a trace of relevant content.
-0 - Wrong, contradicts the reference, unsafe, or no answer.
-Rules: a number that differs from the reference (other than the same quantity in another unit) caps the score at 2.
-Judge only correctness against the reference, not style, language or length. Units written differently
-(N·m, Nm, N.m; 0,15 and 0.15) are the same.
-Reply with ONLY a JSON object: {"score": <integer 0-5>, "justification": "<one sentence>"}."""
+from fiche_io.paths import PROJECT_ROOT
 
-MAX_SCORE = 5
+METRICS = ("answer_relevancy", "faithfulness", "correctness")
 
 
-class JudgeReplyError(ValueError):
-    """The judge's reply holds no usable verdict."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    score: int
-    justification: str
-
-    @property
-    def normalised(self) -> float:
-        return self.score / MAX_SCORE
+class JudgeUnavailable(RuntimeError):
+    """No python with DeepEval to run the judge in, or the judge run itself failed."""
 
 
 @dataclass(frozen=True)
@@ -46,51 +38,68 @@ class JudgeConfig:
     base_url: str
     model: str
     api_key_env: str = "FICHE_JUDGE_API_KEY"
+    threshold: float = 0.5  # an item passes a metric at or above it
     timeout_s: float = 120.0
-    max_tokens: int = 300
+    max_tokens: int = 4096
     concurrency: int = 4
 
 
-def build_messages(question: str, reference: str, candidate: str) -> list[dict[str, str]]:
-    """The chat messages sent to the judge: the rubric as system prompt, the three texts delimited in the user turn."""
-    return [
-        {"role": "system", "content": "You are a strict grader of answers about mechanical service manuals.\n\n" + RUBRIC},
-        {"role": "user", "content": f"QUESTION:\n<<<\n{question}\n>>>\n\nREFERENCE:\n<<<\n{reference}\n>>>\n\n"
-                                    f"CANDIDATE:\n<<<\n{candidate}\n>>>"},
-    ]
+@dataclass(frozen=True)
+class JudgeCase:
+    id: str
+    question: str
+    answer: str
+    reference: str
+    context: str
 
 
-def parse_verdict(reply: str) -> Verdict:
-    """The verdict in the judge's reply (fences or prose around the JSON are tolerated); JudgeReplyError otherwise."""
-    from postprocess.extract import extract_json
-
-    extracted = extract_json(reply or "")
-    value = getattr(extracted, "value", None)
-    if not isinstance(value, dict):
-        raise JudgeReplyError(f"no JSON object in the judge's reply: {(reply or '')[:120]!r}")
-    score = value.get("score")
-    if isinstance(score, float) and score.is_integer():
-        score = int(score)
-    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= MAX_SCORE:
-        raise JudgeReplyError(f"score: expected an integer 0-{MAX_SCORE}, got {score!r}")
-    justification = value.get("justification", "")
-    return Verdict(score=score, justification=justification if isinstance(justification, str) else str(justification))
+def judge_python() -> Path:
+    """$FICHE_JUDGE_PYTHON, else the project's .venv-judge, else this python when it holds DeepEval."""
+    if os.environ.get("FICHE_JUDGE_PYTHON"):
+        return Path(os.environ["FICHE_JUDGE_PYTHON"])
+    judge_env = PROJECT_ROOT / ".venv-judge" / "bin" / "python"
+    if judge_env.exists():
+        return judge_env
+    if importlib.util.find_spec("deepeval") is not None:
+        return Path(sys.executable)
+    raise JudgeUnavailable("no judge environment: run `make judge-env` (builds .venv-judge from "
+                           "requirements/judge.txt) or set FICHE_JUDGE_PYTHON to a python with `pip install -e .[judge]`")
 
 
-def judge_answers(triples: Sequence[tuple[str, str, str]], config: JudgeConfig) -> list[Verdict | str]:
-    """A verdict, or the error text, for each (question, reference, candidate), in order."""
-    from openai import OpenAI
+def judge_answers(cases: Sequence[JudgeCase], config: JudgeConfig, work_dir: Path) -> list[dict[str, dict]]:
+    """For each case, in order: {metric: {"score", "reason", "success"} or {"error"}}."""
+    python = judge_python()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cases_path, out_path = work_dir / "judge_cases.jsonl", work_dir / "judge_results.jsonl"
+    cases_path.write_text("".join(json.dumps({"id": case.id, "input": case.question, "actual_output": case.answer,
+                                              "expected_output": case.reference, "retrieval_context": [case.context]},
+                                             ensure_ascii=False) + "\n" for case in cases), encoding="utf-8")
+    out_path.unlink(missing_ok=True)
+    command = [str(python), "-m", "eval.deepeval_judge", str(cases_path), str(out_path),
+               "--base-url", config.base_url, "--model", config.model, "--api-key-env", config.api_key_env,
+               "--threshold", str(config.threshold), "--timeout-s", str(config.timeout_s),
+               "--max-tokens", str(config.max_tokens), "--concurrency", str(config.concurrency)]
+    # DeepEval keeps state and telemetry ids in DEEPEVAL_HOME and the working folder: both go under work_dir.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+           "DEEPEVAL_TELEMETRY_OPT_OUT": "1", "DEEPEVAL_HOME": str(work_dir / "deepeval-home"),
+           "DEEPEVAL_RESULTS_FOLDER": str(work_dir / "deepeval-results")}
+    try:
+        finished = subprocess.run(command, cwd=work_dir, env=env, capture_output=True, text=True)
+    except OSError as error:
+        raise JudgeUnavailable(f"cannot run the judge python {python}: {error}") from None
+    if finished.returncode != 0 or not out_path.exists():
+        raise JudgeUnavailable(f"the judge run failed (exit {finished.returncode}): "
+                               f"{(finished.stderr or finished.stdout).strip()[-1500:]}")
+    results = [json.loads(line) for line in out_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_id = {result["id"]: result["metrics"] for result in results}
+    return [by_id.get(case.id, {name: {"error": "no result from the judge"} for name in METRICS}) for case in cases]
 
-    client = OpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env) or "EMPTY",
-                    timeout=config.timeout_s, max_retries=2)
 
-    def one(triple: tuple[str, str, str]) -> Verdict | str:
-        try:
-            response = client.chat.completions.create(model=config.model, messages=build_messages(*triple),
-                                                      temperature=0, max_tokens=config.max_tokens)
-            return parse_verdict(response.choices[0].message.content or "")
-        except Exception as error:  # noqa: BLE001 - one failed judgement must not lose the others; reported per item
-            return f"{type(error).__name__}: {error}"
-
-    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
-        return list(pool.map(one, triples))
+def checked(result: dict) -> dict:
+    """A metric's result as reported: a score outside [0, 1] is the judge's error, not a score."""
+    score = result.get("score")
+    if "error" in result or not isinstance(score, (int, float)) or isinstance(score, bool):
+        return {"error": result.get("error", f"no score in {result!r:.200}")}
+    if not 0.0 <= score <= 1.0:
+        return {"error": f"score {score!r} outside [0, 1]"}
+    return {"score": float(score), "reason": str(result.get("reason") or ""), "success": bool(result.get("success"))}

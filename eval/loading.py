@@ -42,7 +42,7 @@ class GoldSet:
     skipped: list[str] = field(default_factory=list)  # "file:line: field: reason", one per record not scored
 
 
-def _records(path: Path) -> list[Line]:
+def read_records_or_fail(path: Path) -> list[Line]:
     """The records of a JSONL or JSON array file; any line that is not a JSON object is an InputError."""
     try:
         lines = read_records(path)
@@ -116,7 +116,7 @@ def load_gold(path: Path, task: str, data_root: Path | None = None) -> GoldSet:
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")
     gold, seen = GoldSet(), {}
-    for line in _records(Path(path)):
+    for line in read_records_or_fail(Path(path)):
         gold.read += 1
         number, record, where = line.number, line.value, line.where(path)
         gold_id = record.get("id")
@@ -143,7 +143,7 @@ def load_gold(path: Path, task: str, data_root: Path | None = None) -> GoldSet:
 def read_trainer_log(path: Path) -> list[dict]:
     """LLaMA-Factory's trainer_log.jsonl lines (one dict per logging step); a bad line is an error naming it."""
     rows = []
-    for line in _records(Path(path)):
+    for line in read_records_or_fail(Path(path)):
         if "current_steps" not in line.value:
             raise InputError(f"{line.where(path)}: current_steps: missing (not a LLaMA-Factory trainer log line)")
         rows.append(line.value)

@@ -45,6 +45,27 @@ def bar_chart(values: Mapping[str, float | None], path: Path, *, title: str, yla
         plt.close(figure)
 
 
+def paired_bars(values: Mapping[str, tuple[float, float]], path: Path, *, labels: tuple[str, str], title: str,
+                ylim: tuple[float, float] = (0.0, 1.0)) -> Path:
+    """Two bars per name (e.g. run A and run B), side by side, names along the x axis."""
+    plt = _pyplot()
+    names = list(values)
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.7 * len(names) + 2), 4.2))
+    width = 0.4
+    for offset, label, color in ((-width / 2, labels[0], "#9aa7b8"), (width / 2, labels[1], "#4a7ab5")):
+        side = 0 if label == labels[0] else 1
+        axes.bar([k + offset for k in range(len(names))], [values[name][side] for name in names], width,
+                 label=label, color=color)
+    axes.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+    axes.set_ylim(ylim[0], ylim[1] * 1.05)
+    axes.set_title(title)
+    axes.legend()
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
 def histogram_figure(series: Mapping[str, Sequence[float]], *, title: str, xlabel: str, bins: int = 20):
     """The figure `histogram` saves: one or more named series (e.g. the H, W, D errors) on shared bins from 0.
     When every value is 0 there is no range to bin: one bin centred on 0, the only tick, and a note saying so."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from eval import plots
 from eval.loading import TASKS, GoldSet, InputError, Predictions, load_gold, load_predictions, read_trainer_log
+from eval.probes import KEYWORD_SHARE, Probe, probe_results, probes_section
 from eval.report import Figure, Paragraph, Report, Section, Table, number, to_html, to_markdown
 from eval.tasks.base import Pair, TaskResult
 from fiche_io.files import atomic_write_text, refuse_output_over_input
@@ -26,11 +27,13 @@ def _task_scorer(task: str):
 
 
 def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "fiche",
-          train_log: Path | None = None, data_root: Path | None = None, **options: Any) -> dict:
+          train_log: Path | None = None, data_root: Path | None = None, probes: list[Probe] | None = None,
+          probe_threshold: float = KEYWORD_SHARE, **options: Any) -> dict:
     """Match predictions to gold by id, score them for `task`, write report.md, report.html, metrics.json and plots.
 
     A gold id with no prediction counts as invalid. `options` go to the task's scorer (e.g. `judge` for qa,
     `pictures` for fiche). The gold's image paths are relative to `data_root` (default: the gold file's folder).
+    `probes` (qa only): also each probe's verdict and the pass rate per category against `probe_threshold`.
     Returns the metrics as written to metrics.json.
     """
     if task not in TASKS:
@@ -62,6 +65,9 @@ def score(predictions_path: Path, gold_path: Path, out_dir: Path, task: str = "f
     }
     report = Report(f"Evaluation — {TASK_TITLES[task]}",
                     [_overview(metrics), *result.sections, _run_section(metrics["run"])])
+    if probes is not None:
+        metrics["probes"] = probe_results(probes, result.items, probe_threshold)
+        report.sections.insert(1, probes_section(metrics["probes"]))
     if log_rows is not None:
         report.sections.append(_training_section(Path(train_log), log_rows, out_dir, metrics))
     # allow_nan=False: a NaN would make metrics.json something no strict JSON reader accepts; better to fail here
@@ -90,6 +96,20 @@ def refuse_nothing_scored(predictions_path: Path, gold_path: Path, predictions: 
                    f"(e.g. {next(iter(predictions.by_id))!r}) is among the {len(gold.records)} gold id(s) of "
                    f"{location(gold_path)} (e.g. {gold.records[0].id!r})")
     raise NothingScored(f"nothing scored, no report written: {problem}")
+def gate_failures(metrics: dict) -> list[str]:
+    """What falls below a threshold given on the command line: judge metric means, probe categories."""
+    failures = []
+    judge = metrics.get("judge")
+    if judge:
+        for name, stats in judge["metrics"].items():
+            if stats["mean"] is None or stats["mean"] < judge["threshold"]:
+                failures.append(f"judge {name}: mean {number(stats['mean'])} < {judge['threshold']:g}")
+    probes = metrics.get("probes")
+    if probes:
+        for category, stats in probes["categories"].items():
+            if stats["below_threshold"]:
+                failures.append(f"probes {category}: pass rate {number(stats['rate'])} < {probes['threshold']:g}")
+    return failures
 
 
 def _overview(metrics: dict) -> Section:

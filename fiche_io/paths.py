@@ -1,9 +1,23 @@
-"""The data-root rule: a path named in an input file must stay inside the data root once resolved."""
+"""Where things are: the project's bundle (sample, recipes, environments), and the data-root rule (a path named in
+an input file must stay inside the data root once resolved)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from fiche_io.jsonl import RecordError
+
+
+def _bundle_root() -> Path:
+    """The checkout this package sits in (data/, recipes/, the .venv* environments), or, for `pip install .`,
+    the copy of data/, recipes/ and dataset_info/ installed under <prefix>/share/fiche-vlm."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "data" / "fiches.jsonl").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "fiche-vlm"
+
+
+PROJECT_ROOT = _bundle_root()
 
 
 def resolve_inside(root: Path, name: object, field: str) -> Path:

@@ -21,6 +21,8 @@ ALLOWED = {
     "fiche_vlm": {"fiche_io", "fiche_schema", "converters", "postprocess", "eval"},
 }
 LIBRARIES = ("fiche_io", "fiche_schema", "converters", "postprocess", "eval")
+# Modules that run in another environment than the .venv, by its python (DeepEval clashes with the .venv).
+OTHER_ENVIRONMENT = {"eval.deepeval_judge": PROJECT_ROOT / ".venv-judge" / "bin" / "python"}
 
 
 def modules(package: str) -> list[Path]:
@@ -72,5 +74,6 @@ def test_every_module_imports_first_in_a_fresh_interpreter(package):
              for path in modules(package)]
     script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     for name in names:  # each module first, in its own interpreter, as `python -c "import name"` would
-        result = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, cwd=PROJECT_ROOT)
+        python = OTHER_ENVIRONMENT.get(name, sys.executable)
+        result = subprocess.run([python, "-c", script, name], capture_output=True, text=True, cwd=PROJECT_ROOT)
         assert result.returncode == 0, f"python -c 'import {name}':\n{result.stderr[-2000:]}"

@@ -1,54 +1,27 @@
-"""The optional LLM judge: its prompt carries the rubric and the three texts; its reply parsing is strict."""
+"""The judge metrics' plumbing without a judge model: per-item errors, strict score checks, the judge environment.
+
+The judge path against a real judge (the vLLM CPU server on the tiny model) is in tests/test_eval_server.py.
+"""
 from __future__ import annotations
+
+import json
 
 import pytest
 
-from eval.judge import RUBRIC, JudgeReplyError, Verdict, build_messages, parse_verdict
+from eval.judge import METRICS, JudgeConfig, JudgeUnavailable, checked
 
 
-def test_messages_carry_the_rubric_and_delimit_question_reference_and_candidate():
-    messages = build_messages("Quel couple ?", "25 N·m", "Serrer à 25 Nm")
-    assert [message["role"] for message in messages] == ["system", "user"]
-    assert RUBRIC in messages[0]["content"] and '{"score": <integer 0-5>' in messages[0]["content"]
-    user = messages[1]["content"]
-    assert user.index("QUESTION:\n<<<\nQuel couple ?\n>>>") < user.index("REFERENCE:\n<<<\n25 N·m\n>>>") \
-        < user.index("CANDIDATE:\n<<<\nSerrer à 25 Nm\n>>>")
-
-
-@pytest.mark.parametrize("reply, score", [
-    ('{"score": 5, "justification": "Valeur et unité exactes."}', 5),
-    ('Voici mon verdict :\n```json\n{"score": 2, "justification": "Couple faux."}\n```', 2),
-    ('{"score": 4.0, "justification": "ok"}', 4),
-    ('{"score": 0}', 0),
+@pytest.mark.parametrize("result, expected", [
+    ({"score": 0.8, "reason": "ok", "success": True}, {"score": 0.8, "reason": "ok", "success": True}),
+    ({"score": 1.4, "reason": "?"}, {"error": "score 1.4 outside [0, 1]"}),
+    ({"score": True}, {"error": "no score in {'score': True}"}),
+    ({"error": "ValidationError: …"}, {"error": "ValidationError: …"}),
 ])
-def test_verdicts_are_read_from_json_even_inside_fences_or_prose(reply, score):
-    verdict = parse_verdict(reply)
-    assert verdict.score == score and verdict.normalised == score / 5
+def test_a_judge_result_is_a_score_in_the_unit_interval_or_an_error(result, expected):
+    assert checked(result) == expected
 
 
-@pytest.mark.parametrize("reply, message", [
-    ("Je dirais 4 sur 5.", "no JSON object"),
-    ('{"score": 7, "justification": "trop"}', "expected an integer 0-5, got 7"),
-    ('{"score": "5"}', "expected an integer 0-5, got '5'"),
-    ('{"score": true}', "expected an integer 0-5, got True"),
-    ('{"score": 3.5}', "expected an integer 0-5, got 3.5"),
-    ("", "no JSON object"),
-])
-def test_unusable_replies_are_errors_not_scores(reply, message):
-    with pytest.raises(JudgeReplyError, match=message.replace("(", r"\(")):
-        parse_verdict(reply)
-
-
-def test_verdict_normalises_to_the_unit_interval():
-    assert Verdict(score=3, justification="").normalised == pytest.approx(0.6)
-
-
-def test_an_unreachable_judge_gives_a_per_item_error_and_no_score(tmp_path):
-    import json
-
-    from eval.judge import JudgeConfig
-    from eval.runner import score
-
+def _qa_files(tmp_path):
     gold = tmp_path / "qa_val.jsonl"
     gold.write_text(json.dumps({"id": "q1", "messages": [{"role": "user", "content": "Quel couple ?"},
                                                          {"role": "assistant", "content": "25 N·m."}],
@@ -56,9 +29,28 @@ def test_an_unreachable_judge_gives_a_per_item_error_and_no_score(tmp_path):
                     encoding="utf-8")
     predictions = tmp_path / "p.jsonl"
     predictions.write_text(json.dumps({"id": "q1", "raw": "25 Nm"}) + "\n", encoding="utf-8")
-    judge = JudgeConfig(base_url="http://127.0.0.1:8349/v1", model="judge", timeout_s=5)  # nothing listens there
+    return predictions, gold
+
+
+def test_an_unreachable_judge_gives_per_item_errors_and_no_score(tmp_path):
+    from eval.runner import score
+
+    predictions, gold = _qa_files(tmp_path)
+    judge = JudgeConfig(base_url="http://127.0.0.1:9/v1", model="judge", timeout_s=5)  # nothing listens there
     metrics = score(predictions, gold, tmp_path / "out", task="qa", judge=judge)
     item = metrics["items"][0]
-    assert item["judge_score"] is None and "Connection" in item["judge_error"]
-    assert metrics["overall"]["judge_score_mean"] is None and metrics["overall"]["numeric_exact_match"]["count"] == 1
-    assert "| q1 | table | factual | yes | n/a | error |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert set(item["judge"]) == set(METRICS)
+    assert all("Connection" in result["error"] for result in item["judge"].values())
+    assert all(stats["mean"] is None and stats["errors"] == 1 for stats in metrics["judge"]["metrics"].values())
+    assert metrics["overall"]["numeric_exact_match"]["count"] == 1
+    assert "| q1 | table | factual | yes |  | n/a | error | error | error |" in \
+        (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_missing_judge_python_is_a_clear_error(tmp_path, monkeypatch):
+    from eval.runner import score
+
+    monkeypatch.setenv("FICHE_JUDGE_PYTHON", str(tmp_path / "no-such-python"))
+    predictions, gold = _qa_files(tmp_path)
+    with pytest.raises(JudgeUnavailable, match="cannot run the judge python .*no-such-python"):
+        score(predictions, gold, tmp_path / "out", task="qa", judge=JudgeConfig("http://127.0.0.1:9/v1", "judge"))

@@ -240,7 +240,7 @@ def test_qa_scores_numbers_and_keywords_and_breaks_them_down_by_metadata(tmp_pat
     assert metrics["breakdown"]["content_type"]["exploded_view"]["numeric_exact_match"]["count"] == 1
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "| factual | 3 | 33.3 % (1/3) |" in markdown and "By content_type:" in markdown
-    assert "LLM judge: off." in markdown
+    assert "Judge metrics: off." in markdown and "| q2 | table | factual | no | 0.15 mm |" in markdown
     assert (out / "qa_numeric_by_question_type.png").read_bytes().startswith(PNG_MAGIC)
 
 

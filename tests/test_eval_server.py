@@ -1,7 +1,9 @@
-"""`fiche eval` against the real vLLM CPU server on the tiny random model: it predicts, scores, and resumes."""
+"""`fiche eval` against the real vLLM CPU server on the tiny random model: it predicts, scores, and resumes; the
+same server is the judge of the judge metrics (one server for the module)."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,16 @@ from click.testing import CliRunner
 
 from fiche_vlm.cli import main
 
-PORT = 8340
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, tmp_path_factory):
+    from fiche_vlm.serve import VLLMServer
+
+    with socket.socket() as probe:  # a free port, chosen by the OS
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with VLLMServer(tiny_model_dir, port=port, log_path=tmp_path_factory.mktemp("vllm") / "vllm.log") as running:
+        yield running
 
 
 def _lines(path: Path) -> list[dict]:
@@ -17,25 +28,22 @@ def _lines(path: Path) -> list[dict]:
 
 
 @pytest.mark.server
-def test_fiche_eval_predicts_scores_and_resumes_after_an_interruption(tmp_path, tiny_model_dir, sample_fiches):
-    from fiche_vlm.serve import VLLMServer
-
+def test_fiche_eval_predicts_scores_and_resumes_after_an_interruption(tmp_path, server, sample_fiches):
     gold_ids = [json.loads(line)["id"] for line in sample_fiches.read_text(encoding="utf-8").splitlines()]
     out = tmp_path / "eval"
-    with VLLMServer(tiny_model_dir, port=PORT, log_path=tmp_path / "vllm.log") as server:
-        command = ["eval", str(sample_fiches), "--base-url", server.base_url, "--model", server.served_name,
-                   "--out", str(out), "--long-side", "224", "224", "--max-tokens", "400", "--concurrency", "4"]
-        first = CliRunner().invoke(main, command)
-        assert first.exit_code == 0, first.output
-        predictions = out / "predictions.jsonl"
-        answered = _lines(predictions)
-        assert sorted(line["id"] for line in answered) == sorted(gold_ids)
+    command = ["eval", str(sample_fiches), "--base-url", server.base_url, "--model", server.served_name,
+               "--out", str(out), "--long-side", "224", "224", "--max-tokens", "400", "--concurrency", "4"]
+    first = CliRunner().invoke(main, command)
+    assert first.exit_code == 0, first.output
+    predictions = out / "predictions.jsonl"
+    answered = _lines(predictions)
+    assert sorted(line["id"] for line in answered) == sorted(gold_ids)
 
-        # An interruption: only the first three answers reached the file. The rerun asks for the other five.
-        kept = answered[:3]
-        predictions.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in kept), encoding="utf-8")
-        second = CliRunner().invoke(main, command)
-        assert second.exit_code == 0, second.output
+    # An interruption: only the first three answers reached the file. The rerun asks for the other five.
+    kept = answered[:3]
+    predictions.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in kept), encoding="utf-8")
+    second = CliRunner().invoke(main, command)
+    assert second.exit_code == 0, second.output
     resumed = _lines(predictions)
     assert resumed[:3] == kept and sorted(line["id"] for line in resumed) == sorted(gold_ids)
 
@@ -46,3 +54,31 @@ def test_fiche_eval_predicts_scores_and_resumes_after_an_interruption(tmp_path, 
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert f"JSON validity rate (schema-valid) | {100 * valid / 8:.1f} % ({valid}/8)" in markdown
     assert (out / "report.html").is_file() and (out / "slot_f1_per_field.png").is_file()
+
+
+@pytest.mark.server
+def test_probes_with_judge_metrics_report_per_item_scores_and_gate_the_exit_status(tmp_path, server):
+    """The judge is the random tiny model under DeepEval's schemas: this checks the plumbing, not the judgements."""
+    from fiche_vlm import PROJECT_ROOT
+
+    out = tmp_path / "probes"
+    command = ["eval", "--probes", str(PROJECT_ROOT / "data" / "qa" / "probes.json"), "--base-url", server.base_url,
+               "--model", server.served_name, "--out", str(out), "--long-side", "224", "224", "--max-tokens", "200",
+               "--judge-url", server.base_url, "--judge-model", server.served_name, "--judge-threshold", "0",
+               "--probe-threshold", "0.5"]
+    result = CliRunner().invoke(main, command)
+    # The random model states no expected torque: every category is below 0.5, which exits 1.
+    assert result.exit_code == 1, result.output
+    assert "probes critical: pass rate 0.000 < 0.5" in result.output and "judge" not in result.output.split("below")[1]
+
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert {probe["id"]: probe["passed"] for probe in metrics["probes"]["probes"]} == {
+        "head-bolts": False, "pump-torque": False, "filter-change": False, "belt-tension": False}
+    assert metrics["probes"]["categories"]["critical"]["total"] == 2
+    for item in metrics["items"]:
+        for name in ("answer_relevancy", "faithfulness", "correctness"):
+            judged = item["judge"][name]
+            assert 0.0 <= judged["score"] <= 1.0 and isinstance(judged["reason"], str), (item["id"], name, judged)
+    assert set(metrics["judge"]["metrics"]) == {"answer_relevancy", "faithfulness", "correctness"}
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| critical | 0/2 | 0.000 | 0.5 | BELOW |" in markdown and "| judge metric | mean |" in markdown
