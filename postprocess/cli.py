@@ -165,13 +165,21 @@ def scad(predictions: Path, out_dir: Path, render: str, timeout_s: float) -> Non
 @click.argument("code_files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Wall-clock seconds per file.")
-@click.option("--memory-mb", default=2048, show_default=True, help="Address-space limit (cadquery maps ~1.2 GB).")
-def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, memory_mb: int) -> None:
-    """Run generated CadQuery files in the sandbox; report syntax valid / runs / solid for each.
+@click.option("--timeout", "timeout_s", default=120.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Wall-clock seconds per file.")
+@click.option("--memory-mb", default=2048, show_default=True, type=click.IntRange(min=256),
+              help="Address-space limit per process (cadquery maps ~1.2 GB).")
+@click.option("--result-var", default=None, metavar="NAME",
+              help="The variable holding the shape; default: result, solid, r, then show_object(…).")
+def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, memory_mb: int,
+                 result_var: str | None) -> None:
+    """Run generated CadQuery files (or model answers with a fenced block) in the sandbox; report syntax valid /
+    runs / solid for each.
 
-    The code must leave its shape in a variable named `result`. Writes OUT/<name>.stl and .step for solids,
-    and OUT/results.jsonl. Exits 1 if any file gives no solid.
+    The shape is the variable `result`, `solid` (GenCAD-Code) or `r` (CAD-Recode), in that order, else what
+    show_object() was given; --result-var names another. Writes OUT/<name>.stl and .step for solids (files with
+    the same name get -2, -3, …) and OUT/results.jsonl. Exits 1 if any file gives no solid, 2 if the sandbox
+    cannot be set up here.
 
     Example: fiche cadquery-run outputs/run/code/*.py --out outputs/run/cadquery
     """
@@ -179,27 +187,55 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
     from rich.table import Table
 
     from converters.sharegpt import dumps_jsonl
-    from postprocess.cadquery_sandbox import run_cadquery
-    from postprocess.files import atomic_write_text
+    from postprocess.cadquery_code import code_of
+    from postprocess.cadquery_sandbox import SandboxUnavailable, confinement, run_cadquery
+    from postprocess.files import atomic_write_text, safe_file_stem
 
-    table = Table("file", "syntax", "runs", "solid", "volume", "error")
-    records = []
+    if result_var is not None and not result_var.isidentifier():
+        raise click.BadParameter(f"{result_var!r} is not a Python name", param_hint="--result-var")
+    try:
+        confinement()
+    except SandboxUnavailable as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    table = Table("file", "syntax", "runs", "solid", "volume", "shape from", "error")
+    records, stems = [], set()
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:
         for path in code_files:
             status.update(f"running {path}")
-            result = run_cadquery(path.read_text(encoding="utf-8"), out_dir, timeout_s, memory_mb, name=path.stem)
+            stem = _unique_stem(safe_file_stem(path.stem), stems)
+            try:
+                code = code_of(path.read_bytes().decode("utf-8-sig"))
+            except UnicodeDecodeError as error:
+                records.append({"file": str(path), "syntax_ok": False, "ran": False, "solid": False, "stl": None,
+                                "step": None, "volume": None, "convention": None,
+                                "error": f"not UTF-8 (byte {error.start})", "seconds": 0.0})
+                table.add_row(str(path), "no", "no", "no", "", "", records[-1]["error"])
+                continue
+            result = run_cadquery(code, out_dir, timeout_s, memory_mb, name=stem, result_var=result_var)
             flags = ("yes" if flag else "no" for flag in (result.syntax_ok, result.ran, result.solid))
-            table.add_row(str(path), *flags,
-                          "" if result.volume is None else f"{result.volume:.6g}", result.error or "")
+            table.add_row(str(path), *flags, "" if result.volume is None else f"{result.volume:.6g}",
+                          result.convention or "", result.error or "")
             records.append({"file": str(path), "syntax_ok": result.syntax_ok, "ran": result.ran,
                             "solid": result.solid, "stl": result.path and str(result.path),
                             "step": result.step_path and str(result.step_path), "volume": result.volume,
-                            "error": result.error, "seconds": round(result.seconds, 3), "network": result.network})
+                            "convention": result.convention, "error": result.error,
+                            "seconds": round(result.seconds, 3)})
     atomic_write_text(out_dir / "results.jsonl", dumps_jsonl(records))
     Console().print(table)
     solids = sum(record["solid"] for record in records)
-    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out_dir}")
+    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out_dir} (sandbox: {confinement()})")
     sys.exit(0 if solids == len(records) else 1)
+
+
+def _unique_stem(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`, … when an earlier file of this run already has it (a/good.py, b/good.py)."""
+    candidate, number = stem, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{stem}-{number}"
+    taken.add(candidate)
+    return candidate
 
 
 COMMANDS = [extract, repair, cad_check, scad, cadquery_run]

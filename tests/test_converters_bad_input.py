@@ -46,7 +46,8 @@ CASES: dict[str, tuple[int, str, str]] = {
     "conv_text2cad_cad_not_object.jsonl": (1, "cad", "expected a non-empty JSON object"),
     "conv_text2cad_missing_instruction.jsonl": (1, "instruction", "expected non-empty text, got None"),
     "conv_text2cad_infinite_number.jsonl": (1, "line", "non-standard JSON constant Infinity"),
-    "conv_cadquery_code_syntax_error.jsonl": (1, "cadquery", "not valid Python (line 2"),
+    "conv_cadquery_code_syntax_error.jsonl": (1, "cadquery", "not valid Python: SyntaxError: '(' was never closed (line 2)"),
+    "conv_cadquery_code_nested_100000_unary_minus.jsonl": (1, "cadquery", "nested too deeply for Python's parser"),
     "conv_cadquery_missing_code.jsonl": (1, "cadquery", "expected non-empty text, got None"),
 }
 
