@@ -138,6 +138,12 @@ def run(code_path: str, result_var: str | None) -> int:
         return 0
     write_status("exporting", convention=convention)
     try:
+        solids = shape.Solids()
+        volume = sum(solid.Volume() for solid in solids)
+        if not solids or volume <= 0 or not shape.isValid():  # said here to spare the check; proven only there
+            write_status("no shape", convention=convention,
+                         error=f"no valid solid: {len(solids)} solid(s), volume {volume:g}, valid {shape.isValid()}")
+            return 0
         shape.exportBrep(SHAPE)
     except BaseException:  # noqa: BLE001
         write_status("export failed", convention=convention, error=last_error_line())

@@ -100,7 +100,8 @@ def _bwrap(scratch: Path, extra_binds: list[str], argv: list[str], info_fd: int)
     return [bwrap, "--info-fd", str(info_fd), "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--disable-userns", "--die-with-parent", "--new-session", "--hostname", "sandbox",
             *_system_binds(), *_python_binds(), "--ro-bind", str(RUNNER), "/runner/cadquery_runner.py",
-            *extra_binds, "--dev", "/dev", "--bind", str(scratch), str(INSIDE), "--chdir", str(INSIDE),
+            *extra_binds, "--dev", "/dev", "--bind", str(scratch), str(INSIDE), "--remount-ro", "/dev",
+            "--remount-ro", "/", "--chdir", str(INSIDE),
             "--setenv", "TMPDIR", str(INSIDE), "--setenv", "HOME", str(INSIDE), "--", sys.executable, "-I", *argv]
 
 
