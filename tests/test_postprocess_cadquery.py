@@ -4,6 +4,7 @@
 These tests need bubblewrap with user namespaces; where it is missing they fail, they never skip."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import secrets
@@ -12,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from fiche_vlm import PROJECT_ROOT
+from fiche_vlm.cli import main
 from postprocess import cadquery_sandbox
 from postprocess.cadquery_code import code_of, syntax_error
 from postprocess.cadquery_sandbox import SandboxUnavailable, confinement, run_cadquery
@@ -302,3 +305,70 @@ raise SystemExit(f"fd={{fd}} rc={{rc}} errno={{os.strerror(ctypes.get_errno())}}
     result = run_cadquery(code, tmp_path)
     assert "rc=-1" in result.error and "connection refused" in result.error.lower()
     assert_no_connection(listener)
+
+
+# Volumes of the sample's programs (data/cadquery), worked out by hand from their sketches.
+SAMPLE_VOLUMES = {
+    "gc-block": 1.5 * 1.0 * 0.25,
+    "gc-holed-block": 1.5 * 1.5 * 0.375 - math.pi * 0.25 ** 2 * 0.375,
+    "gc-cylinder": math.pi * 0.45 ** 2 * 1.5,
+    "gc-tube": math.pi * (0.75 ** 2 - 0.45 ** 2) * 0.5,
+    # an L profile extruded 0.75, a hole cut through its foot, a boss added on its upright
+    "gc-bracket": (1.5 * 0.1875 + 0.1875 * (1.125 - 0.1875)) * 0.75 - math.pi * 0.125 ** 2 * 0.1875
+    + math.pi * 0.1875 ** 2 * 0.125,
+    "cr-plate-4-holes": 160 * 100 * 10 - 4 * math.pi * 8 ** 2 * 10,
+    "cr-stepped-shaft": math.pi * 40 ** 2 * 104 + math.pi * 20 ** 2 * 30,
+    "cr-angle": (120 * 20 + 20 * 100) * 100,
+}
+SAMPLE = PROJECT_ROOT / "data" / "cadquery" / "cadquery.jsonl"
+
+
+@pytest.mark.timeout(600)
+def test_cadquery_run_gives_each_sample_its_volume(tmp_path):
+    """GenCAD-Code programs name their shape `solid`, CAD-Recode programs `r`: both give the right solid."""
+    files = []
+    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        files.append(tmp_path / f"{record['deepcad_id']}.py")
+        files[-1].write_text(record["cadquery"], encoding="utf-8")
+    assert sorted(path.stem for path in files) == sorted(SAMPLE_VOLUMES)
+    result = CliRunner().invoke(main, ["cadquery-run", *map(str, files), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(row) for row in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    for line in lines:
+        name = Path(line["file"]).stem
+        assert line["solid"] and line["stl"] == str(tmp_path / "out" / f"{name}.stl"), line
+        assert line["volume"] == pytest.approx(SAMPLE_VOLUMES[name], rel=1e-6), name
+        assert line["convention"] == ("solid" if name.startswith("gc-") else "r")
+
+
+@pytest.mark.timeout(300)
+def test_cadquery_run_keeps_files_of_the_same_name_and_reads_a_bom(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second, snoop = tmp_path / "a" / "good.py", tmp_path / "b" / "good.py", tmp_path / "snoop.py"
+    first.write_bytes(b"\xef\xbb\xbfimport cadquery as cq\nresult = cq.Workplane().box(1, 1, 1)\n")  # Windows BOM
+    second.write_text("import cadquery as cq\nresult = cq.Workplane().box(2, 2, 2)\n", encoding="utf-8")
+    snoop.write_text("text = open('/etc/passwd').read()\nprint(text)\nraise SystemExit(text)\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["cadquery-run", str(first), str(second), str(snoop), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = {row["file"]: row for row in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert lines[str(first)]["stl"] == str(out / "good.stl") and lines[str(first)]["volume"] == pytest.approx(1)
+    assert lines[str(second)]["stl"] == str(out / "good-2.stl") and lines[str(second)]["volume"] == pytest.approx(8)
+    assert "FileNotFoundError" in lines[str(snoop)]["error"]
+    passwd_line = Path("/etc/passwd").read_text().splitlines()[0]
+    assert passwd_line not in result.output and passwd_line not in (out / "results.jsonl").read_text()
+
+
+def test_cadquery_run_refuses_to_run_unconfined(tmp_path, monkeypatch):
+    code = tmp_path / "part.py"
+    code.write_text("open('ran', 'w').close()\n", encoding="utf-8")
+    monkeypatch.setattr(cadquery_sandbox.shutil, "which", lambda name: None)
+    confinement.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["cadquery-run", str(code), "--out", str(tmp_path / "out")])
+    finally:
+        confinement.cache_clear()
+    assert result.exit_code == 2
+    assert "bubblewrap is not installed" in result.output and not (tmp_path / "out").exists()
