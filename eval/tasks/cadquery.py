@@ -51,7 +51,8 @@ def score(pairs: Sequence[Pair], out_dir: Path, timeout_s: float = 60.0, memory_
         predicted = run_cadquery(code_of(pair.prediction.raw), work / "pred" / folder, timeout_s=timeout_s,
                                  memory_mb=memory_mb)
         item.update(syntax_ok=predicted.syntax_ok, ran=predicted.ran, solid=predicted.solid,
-                    convention=predicted.convention, error=None if predicted.solid else str(predicted.error))
+                    convention=predicted.convention, volume=predicted.volume,
+                    error=None if predicted.solid else str(predicted.error))
         if predicted.solid:
             try:
                 gold_mesh, predicted_mesh = _mesh(gold), _mesh(predicted)
