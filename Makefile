@@ -19,12 +19,14 @@ help:
 
 setup: system .venv/.installed .venv-serve/.installed
 
-# OS tools: OCR (fra, eng), PDF rasteriser, OpenSCAD and a virtual display for its PNG previews.
+# OS tools: OCR (fra, eng), PDF rasteriser, OpenSCAD and a virtual display for its PNG previews, bubblewrap for
+# the CadQuery sandbox.
 system:
 	@if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx fra \
-	    || ! command -v pdftoppm >/dev/null || ! command -v openscad >/dev/null || ! command -v xvfb-run >/dev/null; then \
+	    || ! command -v pdftoppm >/dev/null || ! command -v openscad >/dev/null || ! command -v xvfb-run >/dev/null \
+	    || ! command -v bwrap >/dev/null; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng poppler-utils openscad xvfb xauth >/dev/null; fi
+	    tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng poppler-utils openscad xvfb xauth bubblewrap >/dev/null; fi
 
 uv:
 	@python3 -m uv --version 2>/dev/null | grep -q "$(UV_VERSION)" || python3 -m pip install -q "uv==$(UV_VERSION)"
