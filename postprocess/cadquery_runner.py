@@ -160,8 +160,8 @@ def check(brep_path: str) -> int:
     os.dup2(2, 1)  # what OCCT prints goes to the log, not into the verdict
     answer: dict[str, object]
     try:
-        from OCP.BRep import BRep_Builder
         from OCP.Bnd import Bnd_Box
+        from OCP.BRep import BRep_Builder
         from OCP.BRepBndLib import BRepBndLib
         from OCP.BRepCheck import BRepCheck_Analyzer
         from OCP.BRepGProp import BRepGProp

@@ -97,8 +97,8 @@ def _bwrap(scratch: Path, extra_binds: list[str], argv: list[str], info_fd: int)
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap is not installed (Debian package `bubblewrap`; `make system`): "
                                  "generated CadQuery code is not run unconfined")
-    return [bwrap, "--info-fd", str(info_fd), "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--disable-userns", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+    return [bwrap, "--info-fd", str(info_fd), "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
+            "--gid", str(SANDBOX_UID), "--disable-userns", "--die-with-parent", "--new-session", "--hostname", "sandbox",
             *_system_binds(), *_python_binds(), "--ro-bind", str(RUNNER), "/runner/cadquery_runner.py",
             *extra_binds, "--dev", "/dev", "--bind", str(scratch), str(INSIDE), "--remount-ro", "/dev",
             "--remount-ro", "/", "--chdir", str(INSIDE),
@@ -132,8 +132,9 @@ def _sandboxed(argv: list[str], scratch: Path, log: Path, timeout_s: float, memo
     try:
         with open(log, "ab") as log_stream:
             process = subprocess.Popen(  # noqa: S603
-                _bwrap(scratch, extra_binds or [], argv, info_write), env={}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_stream, pass_fds=(info_write,),
-                start_new_session=True, preexec_fn=limits)  # noqa: PLW1509
+                _bwrap(scratch, extra_binds or [], argv, info_write), env={}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=log_stream, pass_fds=(info_write,), start_new_session=True,
+                preexec_fn=limits)  # noqa: PLW1509
             os.close(info_write)
             info_write = -1
             try:

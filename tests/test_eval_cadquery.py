@@ -10,19 +10,9 @@ import pytest
 
 from eval.runner import score
 from fiche_vlm import PROJECT_ROOT
-from eval.tasks.cadquery import code_of
 
 GOLD_CODE = 'import cadquery as cq\n\nresult = cq.Workplane("XY").box(2, 2, 2)\n'
-
-
 SAMPLE = PROJECT_ROOT / "data" / "cadquery" / "cadquery.jsonl"
-
-
-def test_code_is_taken_from_the_first_fence_or_the_whole_answer():
-    assert code_of("Voici :\n```python\nresult = 1\n```\nfin") == "result = 1\n"
-    assert code_of("```\nresult = 2\n```") == "result = 2\n"
-    assert code_of("result = 3") == "result = 3"
-    assert code_of("```python\nresult = 4") == "result = 4"  # a reply cut inside its fence
 
 
 def _sharegpt(record_id: str, code: str) -> dict:

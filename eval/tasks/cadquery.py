@@ -3,8 +3,8 @@
 Gold and predicted code both run in postprocess.cadquery_sandbox (bubblewrap, time and memory limits, no network).
 The shape is found the same way for every answer (`result`, `solid` as GenCAD-Code, `r` as CAD-Recode, then
 show_object()), and the report says which convention each answer used. An item whose gold code does not give a
-solid cannot be scored and is listed. "Valid syntax" follows CAD-Coder and CADBench: the code runs and produces a solid; plain Python syntax
-and "runs" are reported beside it.
+solid cannot be scored and is listed. "Valid syntax" follows CAD-Coder and CADBench: the code runs and produces a
+solid; plain Python syntax and "runs" are reported beside it.
 """
 from __future__ import annotations
 
