@@ -98,7 +98,8 @@ def _bwrap(scratch: Path, extra_binds: list[str], argv: list[str], info_fd: int)
         raise SandboxUnavailable("bubblewrap is not installed (Debian package `bubblewrap`; `make system`): "
                                  "generated CadQuery code is not run unconfined")
     return [bwrap, "--info-fd", str(info_fd), "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
-            "--gid", str(SANDBOX_UID), "--disable-userns", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--gid", str(SANDBOX_UID), "--disable-userns", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox",
             *_system_binds(), *_python_binds(), "--ro-bind", str(RUNNER), "/runner/cadquery_runner.py",
             *extra_binds, "--dev", "/dev", "--bind", str(scratch), str(INSIDE), "--remount-ro", "/dev",
             "--remount-ro", "/", "--chdir", str(INSIDE),
