@@ -125,8 +125,11 @@ class _Exit:
 
 
 def _sandboxed(argv: list[str], scratch: Path, log: Path, timeout_s: float, memory_mb: int, file_mb: int,
-               extra_binds: list[str] | None = None) -> _Exit:
-    """Run `python -I argv` in bubblewrap; on timeout kill the sandbox's init, which ends every process in it."""
+               extra_binds: list[str] | None = None, answer_on_stdout: bool = False) -> _Exit:
+    """Run `python -I argv` in bubblewrap; on timeout kill the sandbox's init, which ends every process in it.
+
+    Output goes to `log` (bounded by the file-size limit, only its end is read); with `answer_on_stdout` (trusted
+    code only) stdout is a pipe returned in `_Exit.stdout`."""
     info_read, info_write = os.pipe()
     # The CPU limit is a backstop should this process die; at the wall-clock limit it would race the timeout.
     limits = _limits(memory_mb, 2 * max(1, int(timeout_s)) + 5, file_mb)
@@ -134,8 +137,8 @@ def _sandboxed(argv: list[str], scratch: Path, log: Path, timeout_s: float, memo
         with open(log, "ab") as log_stream:
             process = subprocess.Popen(  # noqa: S603
                 _bwrap(scratch, extra_binds or [], argv, info_write), env={}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=log_stream, pass_fds=(info_write,), start_new_session=True,
-                preexec_fn=limits)  # noqa: PLW1509
+                stdout=subprocess.PIPE if answer_on_stdout else log_stream, stderr=log_stream,
+                pass_fds=(info_write,), start_new_session=True, preexec_fn=limits)  # noqa: PLW1509
             os.close(info_write)
             info_write = -1
             try:
@@ -144,26 +147,34 @@ def _sandboxed(argv: list[str], scratch: Path, log: Path, timeout_s: float, memo
             except subprocess.TimeoutExpired:
                 timed_out, stdout = True, b""
                 _kill_sandbox(process, info_read)
-                process.communicate()
     finally:
         os.close(info_read)
         if info_write >= 0:
             os.close(info_write)
-    return _Exit(process.returncode, timed_out, stdout[:LOG_LIMIT])
+    return _Exit(process.returncode, timed_out, (stdout or b"")[:LOG_LIMIT])
 
 
 def _kill_sandbox(process: subprocess.Popen, info_read: int) -> None:
+    """SIGKILL the sandbox's init (its pid from bubblewrap's --info-fd): the kernel kills the whole PID namespace
+    and bubblewrap exits once it is empty. Should that not happen in 10 s, or the pid be unknown (still setting
+    up), kill bubblewrap, whose --die-with-parent takes the sandbox down with it."""
     os.set_blocking(info_read, False)
     try:
         child = json.loads(os.read(info_read, 4096) or b"{}").get("child-pid")
     except (OSError, ValueError, AttributeError):
         child = None
-    for pid, kill in ((child, os.kill), (process.pid, os.killpg)):
-        if isinstance(pid, int) and pid > 0:
-            try:
-                kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    if isinstance(child, int) and child > 1:
+        try:
+            os.kill(child, signal.SIGKILL)
+            process.communicate(timeout=10)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
 
 
 @cache
@@ -172,7 +183,8 @@ def confinement() -> str:
     with tempfile.TemporaryDirectory(prefix="cadquery-probe-") as folder:
         scratch, log = Path(folder) / "scratch", Path(folder) / "log"
         scratch.mkdir()
-        probe = _sandboxed(["-c", "import os, sys; sys.stdout.write(str(os.getuid()))"], scratch, log, 60, 1024, 1)
+        probe = _sandboxed(["-c", "import os, sys; sys.stdout.write(str(os.getuid()))"], scratch, log, 60, 1024, 1,
+                           answer_on_stdout=True)
         if probe.returncode != 0 or probe.stdout != str(SANDBOX_UID).encode():
             why = log.read_text(encoding="utf-8", errors="replace").strip()[-MESSAGE_LIMIT:]
             raise SandboxUnavailable(f"bubblewrap cannot confine generated code here (exit {probe.returncode}: "
@@ -212,8 +224,9 @@ def _why_stopped(run: _Exit, timeout_s: float, stage: object) -> str:
     if run.timed_out:
         return f"timed out after {timeout_s:g} s"
     code = run.returncode
-    if code > 128:
-        name = signal.Signals(code - 128).name if code - 128 in signal.valid_signals() else f"signal {code - 128}"
+    if code > 128 or code < 0:  # bubblewrap reports a signal as 128 + its number
+        number = code - 128 if code > 128 else -code
+        name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
         return f"killed by {name} while {_clean(stage)} (memory limit, CPU limit or a crash)"
     return f"the process ended with exit status {code} while {_clean(stage)}, before the shape was exported"
 
@@ -277,7 +290,7 @@ def _check(brep: bytes, folder: Path, out_dir: Path, name: str, timeout_s: float
     scratch.mkdir()
     (inbox / "shape.brep").write_bytes(brep)
     run = _sandboxed(["/runner/cadquery_runner.py", "check", "/inbox/shape.brep"], scratch, folder / "check.log",
-                     timeout_s, memory_mb, file_mb, ["--ro-bind", str(inbox), "/inbox"])
+                     timeout_s, memory_mb, file_mb, ["--ro-bind", str(inbox), "/inbox"], answer_on_stdout=True)
 
     def failed(error: str, volume: float | None = None) -> Result:
         return Result(True, True, False, None, error, volume=volume, seconds=time.perf_counter() - started,
