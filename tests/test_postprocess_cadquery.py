@@ -257,6 +257,13 @@ def test_file_size_limit_stops_a_disk_filler(tmp_path):
     assert "File too large" in result.error or "SIGXFSZ" in result.error
 
 
+def test_output_is_bounded(tmp_path):
+    """Printing without end fills only the size-limited log: the run is stopped, the message stays short."""
+    result = run_cadquery("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", tmp_path, file_mb=1)
+    assert (result.ran, result.solid) == (False, False)
+    assert result.error == "OSError: [Errno 27] File too large"  # Python ignores SIGXFSZ, the write fails
+
+
 def test_environment_is_empty_and_cwd_is_a_fresh_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("FICHE_SECRET_TOKEN", "do-not-leak")
     code = "import os\nraise SystemExit(f'env={sorted(os.environ)} cwd={os.getcwd()} {sorted(os.listdir())}')\n"
