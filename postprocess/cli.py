@@ -188,7 +188,7 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
 
     from converters.sharegpt import dumps_jsonl
     from postprocess.cadquery_code import code_of
-    from postprocess.cadquery_sandbox import SandboxUnavailable, confinement, run_cadquery
+    from postprocess.cadquery_sandbox import Result, SandboxUnavailable, confinement, run_cadquery
     from postprocess.files import atomic_write_text, safe_file_stem
 
     if result_var is not None and not result_var.isidentifier():
@@ -207,12 +207,9 @@ def cadquery_run(code_files: tuple[Path, ...], out_dir: Path, timeout_s: float, 
             try:
                 code = code_of(path.read_bytes().decode("utf-8-sig"))
             except UnicodeDecodeError as error:
-                records.append({"file": str(path), "syntax_ok": False, "ran": False, "solid": False, "stl": None,
-                                "step": None, "volume": None, "convention": None,
-                                "error": f"not UTF-8 (byte {error.start})", "seconds": 0.0})
-                table.add_row(str(path), "no", "no", "no", "", "", records[-1]["error"])
-                continue
-            result = run_cadquery(code, out_dir, timeout_s, memory_mb, name=stem, result_var=result_var)
+                result = Result(False, False, False, None, f"not UTF-8 (byte {error.start})")
+            else:
+                result = run_cadquery(code, out_dir, timeout_s, memory_mb, name=stem, result_var=result_var)
             flags = ("yes" if flag else "no" for flag in (result.syntax_ok, result.ran, result.solid))
             table.add_row(str(path), *flags, "" if result.volume is None else f"{result.volume:.6g}",
                           result.convention or "", result.error or "")
