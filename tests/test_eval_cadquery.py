@@ -39,6 +39,7 @@ def test_cadquery_iou_four_ways_on_known_boxes(tmp_path: Path):
     metrics = score(predictions, gold, tmp_path / "out", task="cadquery")
 
     assert metrics["valid_syntax_rate"] == {"count": 2, "total": 4, "rate": 0.5}
+    assert metrics["invalid_ratio"] == {"count": 2, "total": 4, "rate": 0.5}
     assert metrics["syntax_ok"]["count"] == 2 and metrics["runs"]["count"] == 2
     naive, aligned = metrics["iou"]["naive"], metrics["iou"]["aligned"]
     assert naive["invalid_excluded"]["mean"] == pytest.approx((1 / 3 + 1 / 8) / 2, abs=1e-6)
@@ -78,6 +79,7 @@ def test_gencad_code_and_cad_recode_answers_score_alike(tmp_path: Path):
     metrics = score(predictions, gold, tmp_path / "out", task="cadquery")
 
     assert metrics["valid_syntax_rate"] == {"count": 2, "total": 2, "rate": 1.0}
+    assert metrics["invalid_ratio"] == {"count": 0, "total": 2, "rate": 0.0}
     assert metrics["conventions"] == {"solid": 1, "r": 1}
     items = {item["id"]: item for item in metrics["items"]}
     assert items["gc-tube"]["volume"] == pytest.approx(math.pi * (0.75 ** 2 - 0.45 ** 2) * 0.5, rel=1e-6)

@@ -69,6 +69,7 @@ def score(pairs: Sequence[Pair], out_dir: Path, timeout_s: float = 60.0, memory_
         "syntax_ok": fraction(sum(item["syntax_ok"] for item in scored), total),
         "runs": fraction(sum(item["ran"] for item in scored), total),
         "valid_syntax_rate": fraction(sum(item["solid"] for item in scored), total),
+        "invalid_ratio": fraction(sum(not item["solid"] for item in scored), total),
         "conventions": dict(Counter(item.get("convention") or "none found" for item in scored)),
         "iou": {},
     }
@@ -88,6 +89,7 @@ def _sections(metrics: dict, scored: list[dict], out_dir: Path) -> list[Section]
         Table(["metric", "value"], [
             ["valid syntax rate (runs and gives a solid, as CAD-Coder)",
              rate_of(metrics["valid_syntax_rate"])],
+            ["invalid ratio (no solid, as CAD-Recode's IR)", rate_of(metrics["invalid_ratio"])],
             ["Python syntax valid", rate_of(metrics["syntax_ok"])],
             ["runs without error", rate_of(metrics["runs"])],
         ]),
