@@ -64,24 +64,28 @@ class Result:
     convention: str | None = None  # which lookup named the shape: result, solid, r, show_object, …
 
 
+SYSTEM_LIBRARIES = ("/usr/lib", "/usr/lib64", "/usr/lib32")
+
+
 def _python_binds() -> list[str]:
-    """Read-only binds for this interpreter, its standard library and its virtual environment, at their paths."""
+    """Read-only binds for this interpreter, its standard library and its virtual environment, at their paths.
+    A system Python (prefix /usr) has its library under /usr/lib, already bound: only its executable is added."""
     binds: list[str] = []
-    executable = Path(os.path.realpath(sys.executable))
+    bound = [path for path in SYSTEM_LIBRARIES if os.path.isdir(path)]
     for prefix in dict.fromkeys([sys.base_prefix, sys.prefix]):
         real = os.path.realpath(prefix)
-        if real.startswith("/usr/") or real == "/usr":
-            continue  # a system Python: its library is under /usr/lib, bound below
-        binds += ["--ro-bind", real, prefix]
-    if not any(str(executable).startswith(os.path.realpath(p) + "/") for p in (sys.base_prefix, sys.prefix)):
-        binds += ["--ro-bind", str(executable), str(executable)]
+        if real != "/usr":
+            binds += ["--ro-bind", real, prefix]
+            bound.append(prefix)
+    if not any(sys.executable.startswith(folder + "/") for folder in bound):
+        binds += ["--ro-bind", os.path.realpath(sys.executable), sys.executable]
     return binds
 
 
 def _system_binds() -> list[str]:
     """Shared libraries only: no /usr/bin (so no shell for os.system), no /etc, /home, /root, /proc or /tmp."""
     binds: list[str] = []
-    for path in ("/usr/lib", "/usr/lib64", "/usr/lib32"):
+    for path in SYSTEM_LIBRARIES:
         if os.path.isdir(path):
             binds += ["--ro-bind", path, path]
     for top in ("/lib", "/lib64", "/lib32"):
@@ -188,8 +192,8 @@ def confinement() -> str:
         if probe.returncode != 0 or probe.stdout != str(SANDBOX_UID).encode():
             why = log.read_text(encoding="utf-8", errors="replace").strip()[-MESSAGE_LIMIT:]
             raise SandboxUnavailable(f"bubblewrap cannot confine generated code here (exit {probe.returncode}: "
-                                     f"{why or 'no message'}); it needs user namespaces (in a container: "
-                                     "allow unshare(CLONE_NEWUSER), e.g. a seccomp profile that permits it)")
+                                     f"{why or 'no message'}); in a container, bubblewrap needs user namespaces "
+                                     "(a seccomp profile that allows unshare(CLONE_NEWUSER))")
     return CONFINEMENT
 
 
