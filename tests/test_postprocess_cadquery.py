@@ -31,14 +31,17 @@ def test_the_sandbox_can_be_set_up_here():
     assert confinement().startswith("bubblewrap: own user (uid 65534, no capabilities), PID, network")
 
 
-def test_without_bubblewrap_nothing_runs(tmp_path, monkeypatch):
+@pytest.fixture()
+def no_bubblewrap(monkeypatch):
     monkeypatch.setattr(cadquery_sandbox.shutil, "which", lambda name: None)
     confinement.cache_clear()
-    try:
-        with pytest.raises(SandboxUnavailable, match="bubblewrap is not installed"):
-            run_cadquery("open('ran', 'w').close()\n", tmp_path)
-    finally:
-        confinement.cache_clear()
+    yield
+    confinement.cache_clear()
+
+
+def test_without_bubblewrap_nothing_runs(tmp_path, no_bubblewrap):
+    with pytest.raises(SandboxUnavailable, match="bubblewrap is not installed"):
+        run_cadquery("open('ran', 'w').close()\n", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -368,14 +371,9 @@ def test_cadquery_run_keeps_files_of_the_same_name_and_reads_a_bom(tmp_path):
     assert passwd_line not in result.output and passwd_line not in (out / "results.jsonl").read_text()
 
 
-def test_cadquery_run_refuses_to_run_unconfined(tmp_path, monkeypatch):
+def test_cadquery_run_refuses_to_run_unconfined(tmp_path, no_bubblewrap):
     code = tmp_path / "part.py"
     code.write_text("open('ran', 'w').close()\n", encoding="utf-8")
-    monkeypatch.setattr(cadquery_sandbox.shutil, "which", lambda name: None)
-    confinement.cache_clear()
-    try:
-        result = CliRunner().invoke(main, ["cadquery-run", str(code), "--out", str(tmp_path / "out")])
-    finally:
-        confinement.cache_clear()
+    result = CliRunner().invoke(main, ["cadquery-run", str(code), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "bubblewrap is not installed" in result.output and not (tmp_path / "out").exists()
