@@ -19,14 +19,14 @@ help:
 
 setup: system .venv/.installed .venv-serve/.installed .venv-judge/.installed
 
-# OS tools: OCR (fra, eng), PDF rasteriser, OpenSCAD and a virtual display for its PNG previews,
-# headless Chromium and its driver for the report test.
+# OS tools: OCR (fra, eng), PDF rasteriser, OpenSCAD and a virtual display for its PNG previews, bubblewrap for
+# the CadQuery sandbox, headless Chromium and its driver for the report test.
 system:
 	@if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx fra \
 	    || ! command -v pdftoppm >/dev/null || ! command -v openscad >/dev/null || ! command -v xvfb-run >/dev/null \
-	    || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	    || ! command -v bwrap >/dev/null || ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng poppler-utils openscad xvfb xauth \
+	    tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng poppler-utils openscad xvfb xauth bubblewrap \
 	    chromium chromium-driver >/dev/null; fi
 
 uv:

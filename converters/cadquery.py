@@ -1,11 +1,11 @@
 """Image → CadQuery code: one rendered part and the code that builds it → sharegpt multimodal.
 
 Field names follow GenCAD-Code (`image`, `cadquery`, `deepcad_id`); `id` may replace `deepcad_id`.
-The code must parse as Python (checked with `ast`, never executed here).
+The code must compile as Python (checked with `compile()`, never executed here); code nested too deeply for
+Python's parser is refused like any syntax error, and the conversion goes on.
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,15 @@ from converters.turns import require_text
 from fiche_io.images import DEFAULT_LONG_SIDE
 from fiche_io.jsonl import RecordError
 from fiche_schema import IMAGE_TOKEN
+from fiche_schema.cadquery_code import syntax_error
 
 PROMPT = "Generate CADQuery code:"
 
 
 def check_python(code: str) -> None:
-    try:
-        ast.parse(code)
-    except SyntaxError as error:
-        raise RecordError("cadquery", f"not valid Python (line {error.lineno}: {error.msg})") from error
+    problem = syntax_error(code)
+    if problem:
+        raise RecordError("cadquery", f"not valid Python: {problem}")
 
 
 def convert_cadquery(src: Path, out: Path, *, dataset_dir: Path, name: str,

@@ -194,18 +194,81 @@ def write_text2cad_sample(folder: Path) -> Path:
 
 # ---------------------------------------------------------------- image → CadQuery
 
+# Five programs as GenCAD-Code writes them (DeepCAD's normalised scale, planes given by vectors, one loop per
+# sketch, `solid` accumulated by union and cut) and three as CAD-Recode writes them (integer coordinates,
+# `w0=cq.Workplane(…, origin=…)`, `r=w0.sketch()…finalize().extrude(…)`). Their volumes are in the tests.
 CADQUERY_PARTS: list[dict[str, Any]] = [
-    {"id": "cq-block", "shape": "box", "size": (60, 40, 20), "colour": "#4a78a8",
-     "code": 'import cadquery as cq\n\nresult = cq.Workplane("XY").box(60, 40, 20)\n'},
-    {"id": "cq-holed-block", "shape": "box", "size": (60, 60, 15), "colour": "#c8a23c", "hole": 20,
-     "code": 'import cadquery as cq\n\nresult = cq.Workplane("XY").box(60, 60, 15).faces(">Z").workplane().hole(20)\n'},
-    {"id": "cq-cylinder", "shape": "cylinder", "size": (30, 30, 50), "colour": "#b85c38",
-     "code": 'import cadquery as cq\n\nresult = cq.Workplane("XY").circle(15).extrude(50)\n'},
-    {"id": "cq-tube", "shape": "cylinder", "size": (40, 40, 30), "colour": "#5c9e5c", "hole": 24,
-     "code": 'import cadquery as cq\n\nresult = cq.Workplane("XY").circle(20).circle(12).extrude(30)\n'},
-    {"id": "cq-plate-4-holes", "shape": "box", "size": (80, 50, 6), "colour": "#8a8f96", "holes4": True,
-     "code": ('import cadquery as cq\n\nresult = (\n    cq.Workplane("XY").box(80, 50, 6)\n'
-              '    .faces(">Z").workplane()\n    .rect(64, 34, forConstruction=True).vertices()\n    .hole(8)\n)\n')},
+    {"id": "gc-block", "shape": "box", "size": (1.5, 1.0, 0.25), "colour": "#4a78a8",
+     "code": (
+        'import cadquery as cq\n'
+        '# Generating a workplane for sketch 0\n'
+        'wp_sketch0 = cq.Workplane(cq.Plane(cq.Vector(-0.75, -0.5, 0.0), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))\n'
+        'loop0=wp_sketch0.moveTo(1.5, 0.0).lineTo(1.5, 1.0).lineTo(0.0, 1.0).lineTo(0.0, 0.0).close()\n'
+        'solid0=wp_sketch0.add(loop0).extrude(0.25)\n'
+        'solid=solid0\n')},
+    {"id": "gc-holed-block", "shape": "box", "size": (1.5, 1.5, 0.375), "colour": "#c8a23c", "hole": 0.5,
+     "code": (
+        'import cadquery as cq\n'
+        '# Generating a workplane for sketch 0\n'
+        'wp_sketch0 = cq.Workplane(cq.Plane(cq.Vector(-0.75, -0.75, 0.0), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))\n'
+        'loop0=wp_sketch0.moveTo(1.5, 0.0).lineTo(1.5, 1.5).lineTo(0.0, 1.5).lineTo(0.0, 0.0).close()\n'
+        'loop1=wp_sketch0.moveTo(0.75, 0.75).circle(0.25)\n'
+        'solid0=wp_sketch0.add(loop0).add(loop1).extrude(0.375)\n'
+        'solid=solid0\n')},
+    {"id": "gc-cylinder", "shape": "cylinder", "size": (0.9, 0.9, 1.5), "colour": "#b85c38",
+     "code": (
+        'import cadquery as cq\n'
+        '# Generating a workplane for sketch 0\n'
+        'wp_sketch0 = cq.Workplane(cq.Plane(cq.Vector(-0.45, 0.75, 0.0), cq.Vector(1.0, 6.123233995736766e-17, -6.123233995736766e-17), cq.Vector(6.123233995736766e-17, -1.0, 6.123233995736766e-17)))\n'
+        'loop0=wp_sketch0.moveTo(0.45, 0.0).circle(0.45)\n'
+        'solid0=wp_sketch0.add(loop0).extrude(1.5)\n'
+        'solid=solid0\n')},
+    {"id": "gc-tube", "shape": "cylinder", "size": (1.5, 1.5, 0.5), "colour": "#5c9e5c", "hole": 0.9,
+     "code": (
+        'import cadquery as cq\n'
+        '# Generating a workplane for sketch 0\n'
+        'wp_sketch0 = cq.Workplane(cq.Plane(cq.Vector(-0.75, 0.0, -0.25), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))\n'
+        'loop0=wp_sketch0.moveTo(0.75, 0.0).circle(0.75)\n'
+        'solid0=wp_sketch0.add(loop0).extrude(0.5)\n'
+        'solid=solid0\n'
+        '# Generating a workplane for sketch 1\n'
+        'wp_sketch1 = cq.Workplane(cq.Plane(cq.Vector(-0.75, 0.0, -0.25), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))\n'
+        'loop1=wp_sketch1.moveTo(0.75, 0.0).circle(0.45)\n'
+        'solid1=wp_sketch1.add(loop1).extrude(0.5)\n'
+        'solid=solid.cut(solid1)\n')},
+    {"id": "gc-bracket", "shape": "angle", "size": (1.5, 0.75, 1.125), "thickness": 0.1875, "colour": "#7a5ca8",
+     "code": (
+        'import cadquery as cq\n'
+        '# Generating a workplane for sketch 0\n'
+        'wp_sketch0 = cq.Workplane(cq.Plane(cq.Vector(-0.75, 0.375, 0.0), cq.Vector(1.0, 6.123233995736766e-17, -6.123233995736766e-17), cq.Vector(6.123233995736766e-17, -1.0, 6.123233995736766e-17)))\n'
+        'loop0=wp_sketch0.moveTo(1.5, 0.0).lineTo(1.5, 0.1875).lineTo(0.1875, 0.1875).lineTo(0.1875, 1.125).lineTo(0.0, 1.125).lineTo(0.0, 0.0).close()\n'
+        'solid0=wp_sketch0.add(loop0).extrude(0.75)\n'
+        'solid=solid0\n'
+        '# Generating a workplane for sketch 1\n'
+        'wp_sketch1 = cq.Workplane(cq.Plane(cq.Vector(0.375, 0.0, 0.0), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))\n'
+        'loop1=wp_sketch1.moveTo(0.0, 0.0).circle(0.125)\n'
+        'solid1=wp_sketch1.add(loop1).extrude(0.1875)\n'
+        'solid=solid.cut(solid1)\n'
+        '# Generating a workplane for sketch 2\n'
+        'wp_sketch2 = cq.Workplane(cq.Plane(cq.Vector(-0.75, 0.0, 0.5625), cq.Vector(0.0, 1.0, 0.0), cq.Vector(-1.0, 0.0, 0.0)))\n'
+        'loop2=wp_sketch2.moveTo(0.0, 0.0).circle(0.1875)\n'
+        'solid2=wp_sketch2.add(loop2).extrude(0.125)\n'
+        'solid=solid.union(solid2)\n')},
+    {"id": "cr-plate-4-holes", "shape": "box", "size": (160, 100, 10), "colour": "#8a8f96", "holes4": True,
+     "code": (
+        'import cadquery as cq\n'
+        "w0=cq.Workplane('XY',origin=(0,0,-5))\n"
+        "r=w0.sketch().rect(160,100).push([(-64,-34),(64,-34),(-64,34),(64,34)]).circle(8,mode='s').finalize().extrude(10)\n")},
+    {"id": "cr-stepped-shaft", "shape": "cylinder", "size": (80, 80, 104), "colour": "#a86a4a", "boss": (40, 30),
+     "code": (
+        'import cadquery as cq\n'
+        "w0=cq.Workplane('XY',origin=(0,0,52))\n"
+        'r=w0.sketch().circle(40).finalize().extrude(-104).union(w0.sketch().circle(20).finalize().extrude(30))\n')},
+    {"id": "cr-angle", "shape": "angle", "size": (120, 100, 120), "thickness": 20, "colour": "#4a8aa8",
+     "code": (
+        'import cadquery as cq\n'
+        "w0=cq.Workplane('ZX',origin=(0,50,0))\n"
+        'r=w0.sketch().segment((-60,-60),(60,-60)).segment((60,-40)).segment((-40,-40)).segment((-40,60)).segment((-60,60)).close().assemble().finalize().extrude(-100)\n')},
 ]
 
 
@@ -238,6 +301,16 @@ def cadquery_image(part: dict[str, Any], size: int = 256) -> Image.Image:
                 for dy in (-0.34, 0.34):
                     cx, cy = centre[0] + dx * w + dy * d, centre[1] - dy * d
                     draw.ellipse((cx - 5, cy - 3, cx + 5, cy + 3), fill="white", outline="black")
+    elif part["shape"] == "angle":  # an L profile (foot and upright of `thickness`) extruded in depth
+        t = part["thickness"] * scale
+        front = [(x0, y0), (x0 + w, y0), (x0 + w, y0 - t), (x0 + t, y0 - t), (x0 + t, y0 - h), (x0, y0 - h)]
+        back = [(x + d, y - d) for x, y in front]
+        draw.polygon(back, fill=_shade(colour, 0.6), outline="black")
+        for index in range(len(front)):
+            following = (index + 1) % len(front)
+            draw.polygon([front[index], front[following], back[following], back[index]],
+                         fill=_shade(colour, 1.2 if index in (2, 4) else 0.8), outline="black")
+        draw.polygon(front, fill=_shade(colour, 1.0), outline="black")
     else:
         r = w / 2
         draw.rectangle((x0, y0 - h, x0 + w, y0), fill=_shade(colour, 0.9))
@@ -247,6 +320,12 @@ def cadquery_image(part: dict[str, Any], size: int = 256) -> Image.Image:
             ri = part["hole"] * scale / 2
             cx, cy = x0 + r, y0 - h
             draw.ellipse((cx - ri, cy - ri / 2, cx + ri, cy + ri / 2), fill="white", outline="black")
+        if part.get("boss"):  # a smaller cylinder standing on the top face
+            diameter, tall = (value * scale for value in part["boss"])
+            cx, top = x0 + r, y0 - h - tall
+            draw.rectangle((cx - diameter / 2, top, cx + diameter / 2, y0 - h), fill=_shade(colour, 0.9))
+            draw.ellipse((cx - diameter / 2, top - diameter / 4, cx + diameter / 2, top + diameter / 4),
+                         fill=_shade(colour, 1.3), outline="black")
     return image
 
 

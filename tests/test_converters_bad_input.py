@@ -51,7 +51,8 @@ CASES: dict[str, tuple[int, str, str]] = {
     "conv_text2cad_infinite_number.jsonl": (1, "line", "non-standard JSON constant Infinity"),
     "conv_text2cad_scale_rounds_to_zero.jsonl": (1, "cad.parts.part_1.extrusion.sketch_scale",
                                                  "(the input gives 1e-09, which rounds to 0 at 1e-6)"),
-    "conv_cadquery_code_syntax_error.jsonl": (1, "cadquery", "not valid Python (line 2"),
+    "conv_cadquery_code_syntax_error.jsonl": (1, "cadquery", "not valid Python: SyntaxError: '(' was never closed (line 2)"),
+    "conv_cadquery_code_nested_100000_unary_minus.jsonl": (1, "cadquery", "nested too deeply for Python's parser"),
     "conv_cadquery_missing_code.jsonl": (1, "cadquery", "expected non-empty text, got None"),
 }
 

@@ -38,4 +38,26 @@ def test_cli_convert_cadquery(tmp_path: Path) -> None:
     result = CliRunner().invoke(convert, ["cadquery", str(SAMPLE), "--out", str(tmp_path / "cq.json"),
                                           "--dataset-dir", str(tmp_path), "--name", "cq", "--long-side", "224", "224"])
     assert result.exit_code == 0, result.output
-    assert "read 5 lines = written 5 + rejected 0" in result.stdout
+    assert "read 8 lines = written 8 + rejected 0" in result.stdout
+
+
+def test_sample_is_in_the_gencad_code_and_cad_recode_styles() -> None:
+    codes = {json.loads(line)["deepcad_id"]: json.loads(line)["cadquery"] for line in SAMPLE.read_text().splitlines()}
+    gencad = [code for key, code in codes.items() if key.startswith("gc-")]
+    recode = [code for key, code in codes.items() if key.startswith("cr-")]
+    assert len(gencad) == 5 and len(recode) == 3
+    for code in gencad:
+        assert "cq.Workplane(cq.Plane(cq.Vector(" in code and "\nsolid=solid0\n" in code and "result" not in code
+    assert any("6.123233995736766e-17" in code for code in gencad)
+    assert any("solid=solid.cut(" in code for code in gencad) and any("solid=solid.union(" in code for code in gencad)
+    for code in recode:
+        assert code.startswith("import cadquery as cq\nw0=cq.Workplane('") and "\nr=w0.sketch()" in code
+        assert ".finalize().extrude(" in code
+
+
+def test_code_too_deeply_nested_is_refused_and_the_conversion_goes_on(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "data" / "bad" / "conv_cadquery_code_nested_100000_unary_minus.jsonl"
+    report = convert_cadquery(src, tmp_path / "cq.json", dataset_dir=tmp_path, name="cq", long_side=(224, 224))
+    assert (report.read, report.written, report.rejected) == (2, 1, 1)
+    assert "nested too deeply" in report.rejects[0].problem
+    assert [record["id"] for record in json.loads((tmp_path / "cq.json").read_text())] == ["fine"]

@@ -1,13 +1,14 @@
 """Image → CadQuery task: valid-syntax rate and volumetric IoU, raw and normalised, invalid as 0 and excluded.
 
-Gold and predicted code both run in postprocess.cadquery_sandbox (subprocess, time and memory limits, no network);
-the code must leave its shape in `result`. An item whose gold code does not give a solid cannot be scored and is
-listed. "Valid syntax" follows CAD-Coder and CADBench: the code runs and produces a solid; plain Python syntax
-and "runs" are reported beside it.
+Gold and predicted code both run in postprocess.cadquery_sandbox (bubblewrap, time and memory limits, no network).
+The shape is found the same way for every answer (`result`, `solid` as GenCAD-Code, `r` as CAD-Recode, then
+show_object()), and the report says which convention each answer used. An item whose gold code does not give a
+solid cannot be scored and is listed. "Valid syntax" follows CAD-Coder and CADBench: the code runs and produces a
+solid; plain Python syntax and "runs" are reported beside it.
 """
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,14 +16,7 @@ from eval import plots
 from eval.metrics.mesh import MeshError, aligned_iou, naive_iou, unit_cube_chamfer, unit_cube_iou
 from eval.report import Figure, Paragraph, Section, Table, number, rate_of
 from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
-
-_FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
-
-
-def code_of(answer: str) -> str:
-    """The code inside the first ``` fence of an answer, or the whole answer when it has no fence."""
-    match = _FENCE.search(answer)
-    return match.group(1) if match else answer
+from fiche_schema.cadquery_code import code_of
 
 
 def _mesh(result):
@@ -34,8 +28,9 @@ def _mesh(result):
 def score(pairs: Sequence[Pair], out_dir: Path, timeout_s: float = 60.0, memory_mb: int = 2048) -> TaskResult:
     from rich.progress import track
 
-    from postprocess.cadquery_sandbox import run_cadquery
+    from postprocess.cadquery_sandbox import confinement, run_cadquery
 
+    confinement()  # SandboxUnavailable before any work where generated code cannot be confined
     work = out_dir / "cadquery"
     items, gold_runs = [], {}
     for index, pair in enumerate(track(pairs, description="running CadQuery (gold and predicted)")):
@@ -56,6 +51,7 @@ def score(pairs: Sequence[Pair], out_dir: Path, timeout_s: float = 60.0, memory_
         predicted = run_cadquery(code_of(pair.prediction.raw), work / "pred" / folder, timeout_s=timeout_s,
                                  memory_mb=memory_mb)
         item.update(syntax_ok=predicted.syntax_ok, ran=predicted.ran, solid=predicted.solid,
+                    convention=predicted.convention, volume=predicted.volume,
                     error=None if predicted.solid else str(predicted.error))
         if predicted.solid:
             try:
@@ -75,6 +71,8 @@ def score(pairs: Sequence[Pair], out_dir: Path, timeout_s: float = 60.0, memory_
         "syntax_ok": fraction(sum(item["syntax_ok"] for item in scored), total),
         "runs": fraction(sum(item["ran"] for item in scored), total),
         "valid_syntax_rate": fraction(sum(item["solid"] for item in scored), total),
+        "invalid_ratio": fraction(sum(not item["solid"] for item in scored), total),
+        "conventions": dict(Counter(item.get("convention") or "none found" for item in scored)),
         "iou": {},
     }
     for kind in ("naive", "aligned", "unit_cube"):
@@ -102,9 +100,13 @@ def _sections(metrics: dict, scored: list[dict], out_dir: Path) -> list[Section]
         Table(["metric", "value"], [
             ["valid syntax rate (runs and gives a solid, as CAD-Coder)",
              rate_of(metrics["valid_syntax_rate"])],
+            ["invalid ratio (no solid, as CAD-Recode's IR)", rate_of(metrics["invalid_ratio"])],
             ["Python syntax valid", rate_of(metrics["syntax_ok"])],
             ["runs without error", rate_of(metrics["runs"])],
         ]),
+        Paragraph("Shape found by: " + ", ".join(f"{name} {count}" for name, count in
+                                                 sorted(metrics["conventions"].items())) + " (`solid`: GenCAD-Code, "
+                  "`r`: CAD-Recode, show_object: CQ-editor)."),
         Table(["IoU (mean)", "invalid outputs as 0", "invalid outputs excluded"], [
             ["normalised (CAD-Coder alignment)", cell(iou["aligned"]["invalid_as_0"]),
              cell(iou["aligned"]["invalid_excluded"])],
@@ -130,10 +132,11 @@ def _sections(metrics: dict, scored: list[dict], out_dir: Path) -> list[Section]
         plots.histogram({"normalised IoU": aligned}, out_dir / "cadquery_iou_hist.png",
                         title="Normalised IoU of valid outputs", xlabel="IoU", bins=10)
         section.add(Figure("cadquery_iou_hist.png", "Normalised IoU of the valid outputs"))
-    section.add(*item_table(["id", "syntax", "runs", "solid", "IoU normalised", "IoU unit cube", "IoU raw",
+    section.add(*item_table(["id", "syntax", "runs", "solid", "shape from", "IoU normalised", "IoU unit cube", "IoU raw",
                              "CD × 10³", "error"],
                             [[item["id"], *("yes" if item[key] else "no" for key in ("syntax_ok", "ran", "solid")),
-                              number(item.get("iou_aligned")), number(item.get("iou_unit_cube")),
-                              number(item.get("iou_naive")), number(item.get("chamfer_x1000")), item["error"] or ""]
+                              item.get("convention") or "", number(item.get("iou_aligned")),
+                              number(item.get("iou_unit_cube")), number(item.get("iou_naive")),
+                              number(item.get("chamfer_x1000")), item["error"] or ""]
                              for item in scored]))
     return [section]

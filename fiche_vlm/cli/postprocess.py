@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from fiche_io.locations import location
-from fiche_vlm.cli.options import IN_FILE, POSITIVE_INT, SECONDS, out_option, schema_option
+from fiche_vlm.cli.options import IN_FILE, SECONDS, out_option, schema_option
 from postprocess.render import RENDER_CHOICES
 
 
@@ -193,47 +193,77 @@ def scad(predictions: Path, out: Path, render: str, timeout_s: float) -> None:
 
 
 @click.command("cadquery-run")
-@click.argument("code_files", nargs=-1, required=True,
-                type=IN_FILE)
+@click.argument("code_files", nargs=-1, required=True, type=IN_FILE)
 @out_option("Folder for <name>.stl/.step per solid and results.jsonl.", folder=True)
 @click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
               help="Wall-clock seconds per file.")
-@click.option("--memory-mb", type=POSITIVE_INT, default=2048, show_default=True,
-              help="Address-space limit (cadquery maps ~1.2 GB).")
-def cadquery_run(code_files: tuple[Path, ...], out: Path, timeout_s: float, memory_mb: int) -> None:
-    """Run generated CadQuery files in the sandbox; report syntax valid / runs / solid for each.
+@click.option("--memory-mb", type=click.IntRange(min=256), default=2048, show_default=True,
+              help="Address-space limit per process (cadquery maps ~1.2 GB).")
+@click.option("--result-var", default=None, metavar="NAME",
+              help="The variable holding the shape; default: result, solid, r, then show_object(…).")
+def cadquery_run(code_files: tuple[Path, ...], out: Path, timeout_s: float, memory_mb: int,
+                 result_var: str | None) -> None:
+    """Run generated CadQuery files (or model answers with a fenced block) in the sandbox; report syntax valid /
+    runs / solid for each.
 
-    The code must leave its shape in a variable named `result`. Writes OUT/<name>.stl and .step for solids,
-    and OUT/results.jsonl. Exits 1 if any file gives no solid.
+    The shape is the variable `result`, `solid` (GenCAD-Code) or `r` (CAD-Recode), in that order, else what
+    show_object() was given; --result-var names another. Writes OUT/<name>.stl and .step for solids (files with
+    the same name get -2, -3, …) and OUT/results.jsonl. Exits 1 if any file gives no solid, 2 if the sandbox
+    cannot be set up here.
 
     Example: fiche cadquery-run outputs/run/code/*.py -o outputs/run/cadquery
     """
     from rich.console import Console
     from rich.table import Table
 
-    from fiche_io.files import atomic_write_text, refuse_output_over_input
+    from fiche_io.files import atomic_write_text, refuse_output_over_input, safe_file_stem
     from fiche_io.jsonl import dumps_jsonl
-    from postprocess.cadquery_sandbox import run_cadquery
+    from fiche_schema.cadquery_code import code_of
+    from postprocess.cadquery_sandbox import Result, SandboxUnavailable, confinement, run_cadquery
 
+    if result_var is not None and not result_var.isidentifier():
+        raise click.BadParameter(f"{result_var!r} is not a Python name", param_hint="--result-var")
     refuse_output_over_input([out / "results.jsonl"], code_files)
-    table = Table("file", "syntax", "runs", "solid", "volume", "error")
-    records = []
+    try:
+        confinement()
+    except SandboxUnavailable as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    table = Table("file", "syntax", "runs", "solid", "volume", "shape from", "error")
+    records, stems = [], set()
     with Console(stderr=True).status("running CadQuery in the sandbox") as status:
         for path in code_files:
-            status.update(f"running {path}")
-            result = run_cadquery(path.read_text(encoding="utf-8"), out, timeout_s, memory_mb, name=path.stem)
+            status.update(f"running {location(path)}")
+            stem = _unique_stem(safe_file_stem(path.stem), stems)
+            try:
+                code = code_of(path.read_bytes().decode("utf-8-sig"))
+            except UnicodeDecodeError as error:
+                result = Result(False, False, False, None, f"not valid UTF-8 (byte {error.start})")
+            else:
+                result = run_cadquery(code, out, timeout_s, memory_mb, name=stem, result_var=result_var)
             flags = ("yes" if flag else "no" for flag in (result.syntax_ok, result.ran, result.solid))
-            table.add_row(str(path), *flags,
-                          "" if result.volume is None else f"{result.volume:.6g}", result.error or "")
+            table.add_row(location(path), *flags, "" if result.volume is None else f"{result.volume:.6g}",
+                          result.convention or "", result.error or "")
             records.append({"file": str(path), "syntax_ok": result.syntax_ok, "ran": result.ran,
                             "solid": result.solid, "stl": result.path and str(result.path),
                             "step": result.step_path and str(result.step_path), "volume": result.volume,
-                            "error": result.error, "seconds": round(result.seconds, 3), "network": result.network})
+                            "convention": result.convention, "error": result.error,
+                            "seconds": round(result.seconds, 3)})
     atomic_write_text(out / "results.jsonl", dumps_jsonl(records))
     Console().print(table)
     solids = sum(record["solid"] for record in records)
-    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out}")
+    click.echo(f"{len(records)} file(s): {solids} solid(s) -> {out} (sandbox: {confinement()})")
     sys.exit(0 if solids == len(records) else 1)
+
+
+def _unique_stem(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`, … when an earlier file of this run already has it (a/good.py, b/good.py)."""
+    candidate, number = stem, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{stem}-{number}"
+    taken.add(candidate)
+    return candidate
 
 
 COMMANDS = [extract, repair, cad_check, scad, cadquery_run]
