@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "fiche_vlm.serve",
     "fiche_vlm.predict",
     "fiche_vlm.pixels",
+    "fiche_vlm.budget",
     "eval.cli",
     "postprocess.cli",
 )
