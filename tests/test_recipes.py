@@ -218,6 +218,9 @@ def test_recipe_is_documented_like_the_style_guide(name):
 def test_multi_gpu_recipe_is_launched_through_torchrun():
     header = (RECIPES / "multi-gpu.yaml").read_text(encoding="utf-8").split("\n###", 1)[0]
     assert "FORCE_TORCHRUN=1 llamafactory-cli train recipes/multi-gpu.yaml" in header
+    for rank in (0, 1):  # several machines: LLaMA-Factory's launcher reads these (llamafactory/launcher.py)
+        assert re.search(rf"FORCE_TORCHRUN=1 NNODES=2 NODE_RANK={rank} MASTER_ADDR=\S+ MASTER_PORT=\d+ "
+                         r"llamafactory-cli train recipes/multi-gpu.yaml", header)
 
 
 # ---------------------------------------------------------------------------------- one step on a CPU
