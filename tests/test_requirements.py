@@ -153,3 +153,11 @@ def test_liger_override_is_satisfied_by_the_gpu_lock(tiny_model_dir, tmp_path, m
     get_train_args(recipe)
     assert "liger-kernel" in seen
     assert satisfied("liger-kernel", pins(REQUIREMENTS / "train-gpu.txt")) is None
+
+
+def test_gpu_proof_wheels_are_the_gpu_lock_versions():
+    """benchmarks/gpu_proof.py runs on wheels staged from this list: they must be the versions `make` installs."""
+    lock = pins(REQUIREMENTS / "train-gpu.txt")
+    staged = pins(PROJECT_ROOT / "benchmarks" / "gpu_proof_wheels.txt")
+    assert "bitsandbytes" in staged
+    assert {name: lock.get(name) for name in staged} == staged
