@@ -154,6 +154,13 @@ def count_sample(sample_id: str, record: dict[str, Any], budget: RecipeBudget, m
     roles = {"user": Role.USER.value, "assistant": Role.ASSISTANT.value}
     messages = list(record.get("messages") or [])
     system = messages.pop(0)["content"] if messages and messages[0].get("role") == "system" else None
+    unusable = [f"messages[{index + (system is not None)}]: {message!r:.60} is no user or assistant turn"
+                for index, message in enumerate(messages)
+                if not isinstance(message, dict) or message.get("role") not in roles
+                or not isinstance(message.get("content"), str)]
+    if unusable or not messages:
+        count.problems.extend(unusable or ["messages: none to train on"])
+        return count
     plugin = template.mm_plugin
     one_pad = f"{plugin.vision_bos_token}{plugin.image_token}{plugin.vision_eos_token}"
     turns = [{"role": roles[message["role"]], "content": message["content"].replace(IMAGE_PLACEHOLDER, one_pad)}

@@ -123,3 +123,10 @@ def test_the_gpu_recipes_take_views_fitted_with_the_default_band_as_they_are(tin
         report = check_dataset(tmp_path / "views.json", RECIPES / name, model_dir=qwen_like)
         assert report.refused == [], (name, report.messages())
         assert report.samples[0].image_tokens == (grid_size(768, 768, DEFAULT_LONG_SIDE)[0] // 28) ** 2
+
+
+def test_a_turn_that_is_neither_user_nor_assistant_is_refused(tiny_model_dir):
+    dataset = BAD / "budget_unknown_role.json"
+    report = check_dataset(dataset, RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
+    assert report.messages() == [f"{dataset}: robot-01: messages[1]: {{'role': 'robot', 'content': '{{}}'}} "
+                                 "is no user or assistant turn"]
