@@ -172,8 +172,9 @@ def cell(value: Any) -> str:
 
 def render_table(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The markdown the README shows: the training rows, then serving, then what was not measured."""
-    lines = [f"Measured {meta['date']} on {meta['device']} by `python benchmarks/gpu_proof.py` "
-             f"({meta['seconds']} s); {', '.join(f'{name} {version}' for name, version in meta['versions'].items())}.",
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    lines = [(f"Measured {meta['date']} on {meta['device']} by `python benchmarks/gpu_proof.py` "
+              f"({meta['seconds']} s); {versions}."),
              "", "| row | settings | peak alloc GiB | peak reserved GiB | samples/s | goal | met |",
              "|---|---|---|---|---|---|---|"]
     serving = []
@@ -185,8 +186,8 @@ def render_table(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(f"| {record['row']} | {settings} | {cell(record.get('peak_alloc_gib'))} | "
                      f"{cell(record.get('peak_reserved_gib'))} | {cell(record.get('samples_per_s'))} | "
                      f"{record.get('goal', '')} | {cell(record.get('met')) if record.get('goal') else ''} |")
-    lines += ["", f"Baseline of 2026-11-22 (H100, the workflow's settings on a 16-bit base): "
-                  f"{BASELINE_2026_11_22['peak_alloc_gib']} GiB, {BASELINE_2026_11_22['samples_per_s']} samples/s.", "",
+    lines += ["", (f"Baseline of 2026-11-22 (H100, the workflow's settings on a 16-bit base): "
+                   f"{BASELINE_2026_11_22['peak_alloc_gib']} GiB, {BASELINE_2026_11_22['samples_per_s']} samples/s."), "",
               "| serving | concurrency | requests | req/s | output tok/s | schema-valid | goal | met |",
               "|---|---|---|---|---|---|---|---|"]
     for record in serving:
@@ -267,10 +268,9 @@ def free_port() -> int:
 def run_serving(workdir: Path, deadline: float, label: str) -> list[dict[str, Any]]:
     from fiche_vlm.serve import VLLMServer
 
-    env = dict(os.environ)
-    if not (ROOT / ".venv-serve").exists():
-        env.setdefault("FICHE_SERVE_PYTHON", sys.executable)  # the GPU machine: one environment for both
+    if not (ROOT / ".venv-serve").exists():  # the GPU machine: one environment trains and serves
         os.environ.setdefault("FICHE_SERVE_PYTHON", sys.executable)
+    env = dict(os.environ)
     model = serving_model(workdir)
     lines: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -338,9 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         records.append(train_record(row, line, error))
         print(json.dumps(records[-1], ensure_ascii=False), flush=True)
     if serve:
+        from fiche_vlm.serve import ServeError
+
         try:
             serve_rows = run_serving(workdir, deadline, meta["device"])
-        except Exception as error:  # a server that never answered: the table says so, the training rows stay
+        except (ServeError, OSError, RuntimeError, ValueError) as error:  # the table says so; training rows stay
             serve_rows = [{"row": "serve", "error": f"{type(error).__name__}: {error}"}]
         for record in serve_rows:
             records.append(record)

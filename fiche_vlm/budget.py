@@ -15,7 +15,6 @@ How a sample is counted, as `llamafactory-cli train` would build it:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ def read_sharegpt(path: Path) -> list[tuple[str, dict[str, Any]]]:
         records = []
         for number, _, value in iter_jsonl(path):
             if not isinstance(value, dict):
-                raise ValueError(f"{path}:{number}: {value}")
+                raise ValueError(f"{path}:{number}: {value}")  # noqa: TRY004 (a bad line, not a programming error)
             records.append(value)
     else:
         try:
@@ -102,7 +101,8 @@ def read_sharegpt(path: Path) -> list[tuple[str, dict[str, Any]]]:
         except ValueError as error:
             raise ValueError(f"{path}: not a sharegpt JSON array ({error})") from error
         if not isinstance(records, list):
-            raise ValueError(f"{path}: expected a JSON array of samples, got {type(records).__name__}")
+            raise ValueError(
+                f"{path}: expected a JSON array of samples, got {type(records).__name__}")
     return [(str(record.get("id", f"#{index}")), record) for index, record in enumerate(records)]
 
 

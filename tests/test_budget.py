@@ -78,8 +78,8 @@ def test_a_view_off_the_28_px_grid_is_refused(tiny_model_dir, tmp_path):
     report = check_dataset(tmp_path / "budget_view_off_grid.json", RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
     (sample,) = report.refused
     assert sample.id == "off-grid-01"
-    assert sample.problems == ["budget_view_off_grid.png: the processor resizes 230×170 px to 224×168 (its 28-px grid, "
-                               "pixels 3136–50176); convert with `fiche convert`, which fits views to that grid"]
+    assert sample.problems == [("budget_view_off_grid.png: the processor resizes 230×170 px to 224×168 (its 28-px grid, "
+                                "pixels 3136–50176); convert with `fiche convert`, which fits views to that grid")]
     assert sample.image_tokens == (224 // 28) * (168 // 28)
 
 
@@ -128,5 +128,5 @@ def test_the_gpu_recipes_take_views_fitted_with_the_default_band_as_they_are(tin
 def test_a_turn_that_is_neither_user_nor_assistant_is_refused(tiny_model_dir):
     dataset = BAD / "budget_unknown_role.json"
     report = check_dataset(dataset, RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
-    assert report.messages() == [f"{dataset}: robot-01: messages[1]: {{'role': 'robot', 'content': '{{}}'}} "
-                                 "is no user or assistant turn"]
+    assert report.messages() == [(f"{dataset}: robot-01: messages[1]: {{'role': 'robot', 'content': '{{}}'}} "
+                                  "is no user or assistant turn")]

@@ -62,7 +62,7 @@ def test_gpu_lock_resolves_for_linux_x86_64_without_installing(name, tmp_path):
     # The lock itself as input: every pin must exist with a wheel (or sdist) for that platform and hold together.
     result = subprocess.run([*UV, "pip", "compile", "-q", "--no-header", "--python-version",
                              version, "--python-platform", platform, str(lock), "-o", str(out)],
-                            capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+                            check=False, capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
     assert result.returncode == 0, f"{name} does not resolve for {platform}:\n{result.stderr}"
     assert pins(out) == pins(lock), f"{name}: resolving it pins something else; recompile it (see its header)"
 
