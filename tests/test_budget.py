@@ -130,3 +130,17 @@ def test_a_turn_that_is_neither_user_nor_assistant_is_refused(tiny_model_dir):
     report = check_dataset(dataset, RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
     assert report.messages() == [(f"{dataset}: robot-01: messages[1]: {{'role': 'robot', 'content': '{{}}'}} "
                                   "is no user or assistant turn")]
+
+
+def test_a_jsonl_dataset_counts_the_same_and_a_bad_line_is_named(tiny_model_dir, sample_fiches, tmp_path):
+    dataset_dir = tmp_path / "dataset_info"
+    convert_fiches(sample_fiches, dataset_dir / "fiches.jsonl", dataset_dir=dataset_dir, name="fiches",
+                   long_side=(224, 224), strict=True)
+    as_json = check_dataset(converted(tmp_path / "json", sample_fiches, (224, 224)), RECIPES / "smoke.yaml",
+                            model_dir=tiny_model_dir)
+    as_jsonl = check_dataset(dataset_dir / "fiches.jsonl", RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
+    assert [(s.id, s.total) for s in as_jsonl.samples] == [(s.id, s.total) for s in as_json.samples]
+    with (dataset_dir / "fiches.jsonl").open("a", encoding="utf-8") as stream:
+        stream.write('{"id": "cut", "messages": [\n')
+    with pytest.raises(ValueError, match=r"fiches\.jsonl:9: line: malformed JSON"):
+        check_dataset(dataset_dir / "fiches.jsonl", RECIPES / "smoke.yaml", model_dir=tiny_model_dir)
