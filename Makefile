@@ -8,6 +8,8 @@ UV_VERSION := 0.13.9
 UV := python3 -m uv
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+# One lock per environment kind: with a CUDA GPU, train-gpu.txt adds bitsandbytes, DeepSpeed and Liger kernels.
+TRAIN_REQUIREMENTS := $(if $(HAS_GPU),requirements/train-gpu.txt,requirements/train.txt)
 SERVE_REQUIREMENTS := $(if $(HAS_GPU),requirements/serve-gpu.txt,requirements/serve.txt)
 MODEL ?= outputs/demo/merged
 PORT ?= 8000
@@ -33,9 +35,9 @@ uv:
 	@python3 -m uv --version 2>/dev/null | grep -q "$(UV_VERSION)" || python3 -m pip install -q "uv==$(UV_VERSION)"
 
 # Train + tools: LLaMA-Factory 0.9.5 caps transformers at 5.6.0.
-.venv/.installed: requirements/train.txt pyproject.toml | uv
+.venv/.installed: $(TRAIN_REQUIREMENTS) pyproject.toml | uv
 	$(UV) venv -q --allow-existing --python 3.11 .venv
-	$(UV) pip install --python .venv/bin/python -q --compile-bytecode -r requirements/train.txt
+	$(UV) pip install --python .venv/bin/python -q --compile-bytecode -r $(TRAIN_REQUIREMENTS)
 	$(UV) pip install --python .venv/bin/python -q --no-deps -e .
 	touch $@
 

@@ -6,7 +6,8 @@ What it does, in order:
    converter (`converters.fiche.convert_fiches`: views fitted to the 28-px grid, canonical JSON answers);
 2. builds a model folder: the tiny model's tokenizer and processor (trained on the synthetic texts, so its
    tokens are ordinary text pieces) and, for 2b/7b, random weights with Qwen2-VL-2B/7B-Instruct's exact
-   configuration, saved in bfloat16 like the published checkpoints (cached under the work folder);
+   configuration, saved in bfloat16 like the published checkpoints (`--base-dtype float32`: as t4-base.yaml
+   writes t4.yaml's base), cached under the work folder;
 3. runs the recipe in-process with LLaMA-Factory's `run_exp` for `--steps` optimizer steps, with only the model
    path, dataset, output folder and step count overridden (plus `--set` overrides);
 4. prints ONE JSON line: peak GPU memory (torch.cuda.max_memory_allocated, and reserved), samples/s and
@@ -15,7 +16,7 @@ What it does, in order:
 It is a benchmark, not a test: it asserts nothing about speed. `--tiny` runs the tiny model on the CPU
 (precision, quantization and DeepSpeed keys dropped, and listed in the output) to check the script itself.
 
-Example: .venv/bin/python benchmarks/train_bench.py --arch 2b --recipe recipes/t4.yaml
+Example: .venv/bin/python benchmarks/train_bench.py --arch 2b --recipe recipes/t4.yaml --base-dtype float32
 """
 from __future__ import annotations
 
@@ -216,14 +217,15 @@ def architecture_config(arch: str, tokenizer):
     )
 
 
-def build_model(workdir: Path, arch: str, fiches: Path, seed: int) -> Path:
-    """The model folder for `arch` ("tiny", "2b" or "7b"), built once per corpus and cached."""
+def build_model(workdir: Path, arch: str, fiches: Path, seed: int, dtype: str = "bfloat16") -> Path:
+    """The model folder for `arch` ("tiny", "2b" or "7b"), built once per corpus and dtype and cached; 2b/7b
+    weights are saved in `dtype` (bfloat16 as published; float32 as t4-base.yaml writes t4.yaml's base)."""
     from fiche_vlm.tiny_model import TinySpec, build_tiny_model
 
     corpus = hashlib.sha256(fiches.read_bytes()).hexdigest()
     min_pixels, max_pixels = QWEN2VL_PROCESSOR_PIXELS
     spec = TinySpec(seed=seed, min_pixels=min_pixels, max_pixels=max_pixels, corpus_sha256=corpus)
-    target = workdir / "models" / f"{arch}-{spec.key()}"
+    target = workdir / "models" / f"{arch}-{spec.key()}{'' if dtype == 'bfloat16' else '-' + dtype}"
     if (target / "config.json").exists():
         return target
     partial = target.with_name(target.name + ".partial")
@@ -239,7 +241,7 @@ def build_model(workdir: Path, arch: str, fiches: Path, seed: int) -> Path:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         torch.manual_seed(seed)
         with torch.device(device):  # random init on the GPU: seconds instead of minutes on the CPU
-            model = Qwen2VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+            model = Qwen2VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
         model.save_pretrained(partial)
         (partial / "bench_arch.json").write_text(json.dumps({"arch": arch, "parameters": model.num_parameters()}) + "\n")
         del model
@@ -334,7 +336,7 @@ def device_name() -> str:
 
 
 def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_steps: int, data: DataSpec,
-              workdir: Path, overrides: list[str], vocab_size: int = 4096) -> dict[str, Any]:
+              workdir: Path, overrides: list[str], vocab_size: int = 4096, base_dtype: str = "bfloat16") -> dict[str, Any]:
     """Run the benchmark and return the measurement (the printed JSON line)."""
     import torch
     from transformers import AutoConfig, AutoTokenizer
@@ -345,7 +347,7 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
         raise click.UsageError("no CUDA GPU here: run with --tiny (tiny model on the CPU) to check the script")
     recipe = load_recipe(recipe_path, overrides)
     fiches, dataset_dir = prepare_data(workdir, data, vocab_size)
-    model_dir = build_model(workdir, arch, fiches, data.seed)
+    model_dir = build_model(workdir, arch, fiches, data.seed, base_dtype)
     run_dir = workdir / "runs" / f"{recipe_path.stem}-{arch}"
     args = bench_args(recipe, model_dir=model_dir, dataset_dir=dataset_dir, output_dir=run_dir, steps=steps)
     dropped: list[str] = []
@@ -381,6 +383,7 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
         "parameters": json.loads((model_dir / "bench_arch.json").read_text())["parameters"]
         if (model_dir / "bench_arch.json").exists() else None,
         "overrides": overrides,
+        "base_dtype": base_dtype if arch != "tiny" else None,
         "cpu_dropped_keys": dropped,
         "device": device_name(),
         "views": data.views,
@@ -425,12 +428,15 @@ def run_bench(*, recipe_path: Path, arch: str, cpu: bool, steps: int, warmup_ste
 @click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also append the JSON line to this file.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--base-dtype", type=click.Choice(["bfloat16", "float32"]), default="bfloat16", show_default=True,
+              help="dtype the random 2b/7b weights are saved in: bfloat16 as Qwen publishes them; float32 as "
+                   "t4-base.yaml writes t4.yaml's base.")
 def main(recipe_path: Path, arch: str, tiny: bool, steps: int, warmup_steps: int, samples: int | None, views: int,
          view_px: tuple[int, int] | None, long_side: tuple[int, int] | None, answer_tokens: int,
-         overrides: tuple[str, ...], workdir: Path, jsonl: Path | None, seed: int) -> None:
+         overrides: tuple[str, ...], workdir: Path, jsonl: Path | None, seed: int, base_dtype: str) -> None:
     """Run RECIPE for a few steps on a random-weight Qwen2-VL and print one JSON line of measurements.
 
-    Example: .venv/bin/python benchmarks/train_bench.py --arch 2b --recipe recipes/t4.yaml
+    Example: .venv/bin/python benchmarks/train_bench.py --arch 2b --recipe recipes/t4.yaml --base-dtype float32
     """
     if tiny:
         arch = "tiny"
@@ -441,7 +447,7 @@ def main(recipe_path: Path, arch: str, tiny: bool, steps: int, warmup_steps: int
     data = DataSpec(samples=samples or per_step * steps, views=views, view_px=tuple(view_px),
                     long_side=tuple(long_side), answer_tokens=answer_tokens, seed=seed)
     result = run_bench(recipe_path=recipe_path, arch=arch, cpu=tiny, steps=steps, warmup_steps=warmup_steps,
-                       data=data, workdir=workdir, overrides=list(overrides))
+                       data=data, workdir=workdir, overrides=list(overrides), base_dtype=base_dtype)
     line = json.dumps(result, ensure_ascii=False)
     if jsonl is not None:
         jsonl.parent.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,16 @@ def venv_tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def check_token_budget(layout: DemoLayout, train_recipe: Path) -> None:
+    """`fiche check-dataset`: every sample fits the recipe's cutoff_len and no view is resized again, or no training."""
+    from fiche_vlm.budget import check_dataset
+
+    report = check_dataset(layout.dataset_file, train_recipe, model_dir=layout.base_model, media_dir=layout.dataset_dir)
+    console.print(report.summary())
+    if report.refused:
+        raise StepFailed("token budget: " + "\n".join(report.messages()))
+
+
 def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
     (layout.adapter / "trainer_log.jsonl").unlink(missing_ok=True)  # an earlier run's would fool the progress bar
     run_logged("train", [venv_tool("llamafactory-cli"), "train", str(train_recipe),
@@ -130,8 +140,9 @@ def run_demo(layout: DemoLayout, *, fiches: Path = SAMPLE_FICHES, port: int = 83
                             long_side=DEMO_LONG_SIDE, strict=True)
     console.print(report.summary())
 
-    console.rule("2/7 tiny model")
+    console.rule("2/7 tiny model + token budget")
     ensure_tiny_model(layout.base_model, [fiches])
+    check_token_budget(layout, train_recipe)
 
     console.rule("3/7 train + merge (llamafactory-cli)")
     train_and_merge(layout, train_recipe, merge_recipe)

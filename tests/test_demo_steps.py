@@ -35,3 +35,16 @@ def test_a_step_that_writes_a_trainer_log_completes(tmp_path: Path) -> None:
               f"'loss': 1.0 / step}}) + '\\n')\n    time.sleep(1.2)\n")
     run_logged("train", [sys.executable, "-c", script], tmp_path / "train.log", trainer_log=trainer_log)
     assert last_trainer_line(trainer_log)["current_steps"] == 2
+
+
+def test_the_demo_stops_before_training_when_a_sample_exceeds_the_recipe(tmp_path: Path, tiny_model_dir) -> None:
+    from fiche_vlm import PROJECT_ROOT
+    from fiche_vlm.demo import DemoLayout, run_demo
+
+    layout = DemoLayout(out=tmp_path / "demo", base_model=tiny_model_dir, dataset_dir=tmp_path / "dataset_info")
+    recipe = PROJECT_ROOT / "tests" / "data" / "bad" / "budget_cutoff_below_samples.yaml"
+    with pytest.raises(StepFailed) as failure:
+        run_demo(layout, train_recipe=recipe)
+    assert str(failure.value).startswith("token budget: ")
+    assert "plate-01: " in str(failure.value) and "> cutoff_len 300" in str(failure.value)
+    assert not layout.adapter.exists() and not layout.logs.exists()  # nothing was trained

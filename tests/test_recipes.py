@@ -46,7 +46,7 @@ RECIPES = PROJECT_ROOT / "recipes"
 BAD = PROJECT_ROOT / "tests" / "data" / "bad"
 ALL_RECIPES = sorted(path.name for path in RECIPES.glob("*.yaml"))
 GPU_RECIPES = ["t4.yaml", "a100.yaml", "qlora.yaml", "multi-gpu.yaml"]
-OWN_RECIPES = GPU_RECIPES + ["merge.yaml"]  # smoke.yaml and merge-smoke.yaml are the lead's
+OWN_RECIPES = GPU_RECIPES + ["merge.yaml", "t4-base.yaml"]  # smoke.yaml and merge-smoke.yaml are the lead's
 WORKFLOW_METHOD = ["freeze_vision_tower=true", "lora_target=q_proj,k_proj,v_proj,o_proj"]  # the fiche workflow's
 
 
@@ -190,7 +190,7 @@ def parser_defaults() -> dict[str, Any]:
 @pytest.mark.parametrize("name", OWN_RECIPES)
 def test_recipe_is_documented_like_the_style_guide(name):
     text = (RECIPES / name).read_text(encoding="utf-8")
-    command = "export" if name.startswith("merge") else "train"
+    command = "export" if is_export(yaml.safe_load(text)) else "train"
     header = text.split("\n###", 1)[0]
     assert header.startswith(f"# {name} — "), f"{name}: first line must say what the recipe is: '# {name} — …'"
     for part in ("What it is for:", "Run first", "Launch:", "Override example"):
@@ -218,6 +218,9 @@ def test_recipe_is_documented_like_the_style_guide(name):
 def test_multi_gpu_recipe_is_launched_through_torchrun():
     header = (RECIPES / "multi-gpu.yaml").read_text(encoding="utf-8").split("\n###", 1)[0]
     assert "FORCE_TORCHRUN=1 llamafactory-cli train recipes/multi-gpu.yaml" in header
+    for rank in (0, 1):  # several machines: LLaMA-Factory's launcher reads these (llamafactory/launcher.py)
+        assert re.search(rf"FORCE_TORCHRUN=1 NNODES=2 NODE_RANK={rank} MASTER_ADDR=\S+ MASTER_PORT=\d+ "
+                         r"llamafactory-cli train recipes/multi-gpu.yaml", header)
 
 
 # ---------------------------------------------------------------------------------- one step on a CPU

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "fiche_vlm.serve",
     "fiche_vlm.cli.predict",
     "fiche_vlm.pixels",
+    "fiche_vlm.cli.check_dataset",
     "fiche_vlm.cli.evaluate",
     "fiche_vlm.cli.postprocess",
 )
