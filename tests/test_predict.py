@@ -394,3 +394,82 @@ def test_a_bad_view_fails_its_fiche_only(tmp_path: Path, fiches: Path, image: st
     assert summary.valid == 2 and len(fake.chats) == 2
     assert expected in summary.failed[records[1]["id"]]
     assert f"{fiches}:2: images:" in summary.failed[records[1]["id"]]
+
+
+# --- replies that are no chat completion, and servers that never finish (issue 21, cases 15 and 18) -----------
+
+@pytest.mark.parametrize(("reply", "attempts", "expected"), [
+    (lambda: httpx.Response(200, text="<html>proxy says hi</html>", headers={"content-type": "text/html"}), 3,
+     "malformed reply: the body is not JSON"),
+    (lambda: httpx.Response(200, content=b"not json at all", headers={"content-type": "application/json"}), 3,
+     "malformed reply: the body is not JSON"),
+    (lambda: httpx.Response(200, json={**completion("{}"), "choices": []}), 3, "malformed reply: no choices"),
+    (lambda: httpx.Response(200, json={"id": "chatcmpl-1", "object": "chat.completion"}), 3,
+     "malformed reply: no choices"),
+    (lambda: httpx.Response(302, headers={"location": "http://elsewhere/v1/chat/completions"}), 1,
+     "HTTP 302: redirected to http://elsewhere/v1/chat/completions (check --base-url) (not retried)"),
+])
+def test_a_reply_that_is_no_chat_completion_fails_its_fiche_only(tmp_path: Path, fiches: Path, reply, attempts: int,
+                                                                expected: str, gold_answers: dict[str, str],
+                                                                monkeypatch) -> None:
+    first = read_inputs(fiches)[0].id
+
+    def answer(body: dict) -> httpx.Response:  # with --seed 0, request k has seed k: the first fiche has 0
+        return reply() if body.get("seed") == 0 else httpx.Response(200, json=completion(next(iter(gold_answers.values()))))
+
+    fake = FakeVLLM(answer)
+    use_fake(monkeypatch, fake)
+    summary = predict_file(fiches, tmp_path / "p.jsonl", base_url="http://fake/v1", model="fiche", seed=0,
+                           long_side=(224, 224), retry=FAST_RETRY, show_progress=False)
+    assert list(summary.failed) == [first] and summary.valid == 2
+    assert summary.failed[first].startswith(expected) or expected in summary.failed[first], summary.failed
+    assert sum(body.get("seed") == 0 for body in fake.chats) == attempts
+    assert len((tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_timeout_is_a_deadline_for_the_whole_request_even_when_the_server_drips(tmp_path: Path, fiches: Path) -> None:
+    """A server that sends one byte a second never trips a per-read timeout; the deadline still ends the request."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(1 << 20)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
+            for _ in range(60):  # bounded: at most a minute, and it stops with the test
+                if stop.wait(1.0):
+                    return
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        started = time.monotonic()
+        summary = predict_file(fiches, tmp_path / "p.jsonl", base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1",
+                               model="fiche", long_side=(224, 224), timeout=1.5, concurrency=3,
+                               retry=RetryPolicy(attempts=2, base_delay=0.1, max_delay=0.1), show_progress=False)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
+    assert len(summary.failed) == 3
+    assert all(error == "request timed out (no complete answer within --timeout 1.5 s) after 2 attempt(s)"
+               for error in summary.failed.values()), summary.failed
+    assert elapsed < 15, f"took {elapsed:.1f} s: the deadline did not hold"  # before: 500 s, one read per byte

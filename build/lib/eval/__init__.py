@@ -1,0 +1,1 @@
+"""Eval: metrics over predictions against gold, a resumable runner and a report."""

@@ -1,0 +1,1 @@
+"""Postprocess: extract, validate and canonicalise model output; emit OpenSCAD; run CadQuery safely."""
