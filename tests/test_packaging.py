@@ -28,8 +28,11 @@ def test_a_skipped_test_fails_under_ci(tmp_path: Path):
 def test_pip_install_gives_a_working_fiche_outside_the_checkout(tmp_path: Path):
     """The wheel carries the schemas, the sample, the recipes and the registry; no source tree is needed.
     Dependencies come from the .venv's site-packages (no download); the package itself only from the wheel."""
-    wheel_dir, venv = tmp_path / "wheel", tmp_path / "venv"
-    build = subprocess.run([*UV, "build", "-q", "--wheel", "-o", str(wheel_dir), str(PROJECT_ROOT)],
+    wheel_dir, venv, source = tmp_path / "wheel", tmp_path / "venv", tmp_path / "source"
+    # built from a copy: setuptools writes build/ and *.egg-info into the tree it builds
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", ".cache", "outputs", "__pycache__", "*.egg-info", "build", ".pytest_cache", ".hypothesis"))
+    build = subprocess.run([*UV, "build", "-q", "--wheel", "-o", str(wheel_dir), str(source)],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     subprocess.run([*UV, "venv", "-q", "--python", sys.executable, str(venv)], check=True)

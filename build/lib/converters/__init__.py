@@ -1,1 +1,0 @@
-"""Converters: users' data (fiches, manual Q&A, CAD JSON, image→code, PDFs) → LLaMA-Factory sharegpt datasets."""

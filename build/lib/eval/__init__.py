@@ -1,1 +1,0 @@
-"""Eval: metrics over predictions against gold, a resumable runner and a report."""

@@ -1,1 +1,0 @@
-"""Postprocess: extract, validate and canonicalise model output; emit OpenSCAD; run CadQuery safely."""
