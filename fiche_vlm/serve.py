@@ -128,7 +128,8 @@ def check_lora_names(adapters: list[tuple[str, Path]], served_name: str) -> None
             raise ServeError(f"--lora {name}={path}: the name must be letters, digits, '.', '_' or '-' "
                              "(it is what clients send as the model)")
         if name == served_name:
-            raise ServeError(f"--lora {name}={path}: the name is the base model's --served-name; choose another")
+            raise ServeError(f"--lora {name}={path}: the name is the base model's --served-name; "
+                             "choose another, or serve the base as --served-name base")
         if name in seen:
             raise ServeError(f"--lora {name}={path}: two adapters named {name!r}")
         seen.add(name)
