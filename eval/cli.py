@@ -83,7 +83,8 @@ def score_command(predictions: Path, gold: Path, out: Path, task: str, train_log
 @click.command("eval")
 @click.argument("valset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--model", required=True, help="Served model name.")
+@click.option("--model", required=True,
+              help="Served model name, or an adapter's NAME from `fiche serve --lora NAME=DIR`.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for predictions.jsonl (appended, resumed) and the report.")
 @click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,

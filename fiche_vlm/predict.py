@@ -534,7 +534,8 @@ def _count(summary: PredictSummary, record: dict[str, Any]) -> None:
               help="predictions.jsonl; appended as answers arrive, resumed on a rerun.")
 @click.option("--base-url", default="http://127.0.0.1:8000/v1", show_default=True,
               help="Any OpenAI-compatible endpoint.")
-@click.option("--model", default=None, help="Model name to ask for. Default: the first one the server lists.")
+@click.option("--model", default=None, help="Model name to ask for: the served name, or an adapter's NAME from "
+              "`fiche serve --lora NAME=DIR`. Default: the first one the server lists (the base).")
 @click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
               help="Environment variable holding the API key (the key never goes on the command line).")
 @click.option("--schema", default="fiche", show_default=True,
