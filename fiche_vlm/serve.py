@@ -154,14 +154,14 @@ class ServeOptions:
     loras: tuple[tuple[str, Path], ...] = ()  # (name, adapter dir): several adapters on one base
     max_lora_rank: int | None = None
     max_loras: int | None = None  # adapters in one batch; default: all of them
-
-    def adapters(self) -> list[tuple[str, Path]]:
-        single = [(self.lora_name, Path(self.lora_adapter))] if self.lora_adapter is not None else []
-        return single + [(name, Path(path)) for name, path in self.loras]
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float | None = None
     enforce_eager: bool = False
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def adapters(self) -> list[tuple[str, Path]]:
+        single = [(self.lora_name, Path(self.lora_adapter))] if self.lora_adapter is not None else []
+        return single + [(name, Path(path)) for name, path in self.loras]
 
 
 def vllm_args(options: ServeOptions, device: Device) -> list[str]:
@@ -435,7 +435,8 @@ def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | 
 
     Example: FICHE_API_KEY=secret fiche serve outputs/demo/merged --port 8000
 
-    Several adapters on one base: fiche serve BASE --lora fiche=outputs/fiche/adapter --lora text2cad=outputs/t2c/adapter
+    Several adapters on one base (each asked for by its NAME):
+    fiche serve BASE --served-name base --lora fiche=outputs/fiche/adapter --lora text2cad=outputs/t2c/adapter
     """
     options = {"host": host, "dtype": dtype, "max_model_len": max_model_len, "images_per_prompt": images_per_prompt,
                "min_pixels": min_pixels, "max_pixels": max_pixels, "api_key_env": api_key_env,
