@@ -102,17 +102,12 @@ def venv_tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def train(layout: DemoLayout, train_recipe: Path) -> None:
-    """`llamafactory-cli train` of `layout.dataset_name` on `layout.base_model` into `layout.adapter`."""
+def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
     (layout.adapter / "trainer_log.jsonl").unlink(missing_ok=True)  # an earlier run's would fool the progress bar
     run_logged("train", [venv_tool("llamafactory-cli"), "train", str(train_recipe),
                          f"model_name_or_path={layout.base_model}", f"dataset_dir={layout.dataset_dir}",
                          f"dataset={layout.dataset_name}", f"output_dir={layout.adapter}"],
                layout.logs / "train.log", trainer_log=layout.adapter / "trainer_log.jsonl")
-
-
-def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
-    train(layout, train_recipe)
     run_logged("merge", [venv_tool("llamafactory-cli"), "export", str(merge_recipe),
                          f"model_name_or_path={layout.base_model}", f"adapter_name_or_path={layout.adapter}",
                          f"export_dir={layout.merged}"],
