@@ -3,6 +3,9 @@
 The target is `fiche_schema.cad_json.cad_text`: the canonical text that evaluation and postprocessing use too
 (keys in canonical order, compact, numbers rounded to 1e-6 and never in scientific notation: a model should not
 learn two spellings of one number). A target that fails `validate_cad` once canonical is rejected.
+
+`direction="explain"` writes the reverse pairs (CAD text → the instruction) for an explanation adapter, as a
+separate dataset `<name>_explain` in `<out stem>_explain<suffix>`, so both directions can sit side by side.
 """
 from __future__ import annotations
 
@@ -13,18 +16,34 @@ from converters.engine import UniqueIds, finish, judge_lines
 from converters.report import ConvertReport
 from converters.turns import require_text
 from fiche_io.jsonl import RecordError
+from fiche_schema import IMAGE_TOKEN
 from fiche_schema.cad_json import locate_canonical_cad_errors
 from fiche_schema.canonical import dumps_plain
 from fiche_schema.validate import json_path
 
 SYSTEM_PROMPT = "You map natural language instructions to a corresponding Fusion 360 JSON using the v1.0 schema."
+EXPLAIN_SYSTEM_PROMPT = ("You describe a Fusion 360 JSON in the v1.0 schema as the natural language instruction "
+                         "that produces it.")
+DIRECTIONS = ("generate", "explain")
 
 
-def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str,
+def explain_path(out: Path) -> Path:
+    """`dataset_info/text2cad.json` → `dataset_info/text2cad_explain.json`."""
+    return out.with_name(f"{out.stem}_explain{out.suffix}")
+
+
+def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str, direction: str = "generate",
                      strict: bool = False) -> ConvertReport:
     """Convert the JSONL `src` of `{"id", "instruction": text, "cad": object}` lines into the sharegpt file
-    `out` (system, user, assistant turns), registered as `name` in `dataset_dir`."""
+    `out` (system, user, assistant turns), registered as `name` in `dataset_dir`.
+
+    `direction="explain"`: user = the canonical CAD text, assistant = the instruction, written to
+    `explain_path(out)` and registered as `<name>_explain`."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     src, out, dataset_dir = Path(src), Path(out), Path(dataset_dir)
+    if direction == "explain":
+        out, name = explain_path(out), f"{name}_explain"
     report = ConvertReport(source=src)
     ids = UniqueIds()
 
@@ -41,11 +60,17 @@ def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str,
             path, problem = errors[0]
             more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
             raise RecordError("cad" + json_path(path)[1:], problem + more)
-        target = dumps_plain(canonical)
+        cad_text = dumps_plain(canonical)
+        if direction == "explain" and IMAGE_TOKEN in cad_text:
+            raise RecordError("cad", f"contains {IMAGE_TOKEN!r}, which LLaMA-Factory would read as an image slot")
         ids.claim(record_id, line)
-        return {"id": record_id, "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                                              {"role": "user", "content": instruction},
-                                              {"role": "assistant", "content": target}]}
+        if direction == "explain":
+            system, prompt, answer = EXPLAIN_SYSTEM_PROMPT, cad_text, instruction
+        else:
+            system, prompt, answer = SYSTEM_PROMPT, instruction, cad_text
+        return {"id": record_id, "messages": [{"role": "system", "content": system},
+                                              {"role": "user", "content": prompt},
+                                              {"role": "assistant", "content": answer}]}
 
     good = judge_lines(src, convert_one, report)
     return finish(report, {name: (out, [item.record for item in good])}, out=out, dataset_dir=dataset_dir,

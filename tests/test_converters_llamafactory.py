@@ -95,6 +95,12 @@ def test_text2cad_output_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
     check_loads(tiny_model_dir, tmp_path / "ds", "text2cad", tmp_path)
 
 
+def test_text2cad_explain_output_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    convert_text2cad(DATA / "text2cad" / "text2cad.jsonl", tmp_path / "ds" / "text2cad.json",
+                     dataset_dir=tmp_path / "ds", name="text2cad", direction="explain", strict=True)
+    check_loads(tiny_model_dir, tmp_path / "ds", "text2cad_explain", tmp_path)
+
+
 def test_cadquery_output_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
     convert_cadquery(DATA / "cadquery" / "cadquery.jsonl", tmp_path / "ds" / "cadquery.json",
                      dataset_dir=tmp_path / "ds", name="cadquery", long_side=TINY_BAND, strict=True)

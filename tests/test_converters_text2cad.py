@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from converters.cad_json import SYSTEM_PROMPT, convert_text2cad
+from converters.cad_json import EXPLAIN_SYSTEM_PROMPT, SYSTEM_PROMPT, convert_text2cad
 from converters.engine import NothingConverted
 from fiche_schema.cad_json import cad_text, validate_cad
 from fiche_schema.canonical import dumps_plain, plain_number_text
@@ -78,3 +78,44 @@ def test_a_target_that_fails_the_cad_checks_is_rejected_with_its_path(tmp_path: 
     assert (report.read, report.written, report.rejected) == (1, 0, 1)
     reject = report.rejects[0]
     assert reject.field == "cad.parts.part_1.extrusion.operation" and "a cut needs a body" in reject.problem
+
+
+def test_explain_direction_writes_the_reverse_pairs_under_their_own_name(tmp_path: Path) -> None:
+    forward = convert_text2cad(SAMPLE, tmp_path / "t.json", dataset_dir=tmp_path, name="text2cad", strict=True)
+    report = convert_text2cad(SAMPLE, tmp_path / "t.json", dataset_dir=tmp_path, name="text2cad",
+                              direction="explain", strict=True)
+    assert (report.read, report.written) == (5, 5)
+    assert report.outputs == {"text2cad_explain": tmp_path / "t_explain.json"}
+    generate = json.loads((tmp_path / "t.json").read_text())  # the forward dataset is left as it was
+    explain = json.loads((tmp_path / "t_explain.json").read_text())
+    for there, back in zip(generate, explain, strict=True):
+        system, user, assistant = back["messages"]
+        assert back["id"] == there["id"]
+        assert system == {"role": "system", "content": EXPLAIN_SYSTEM_PROMPT}
+        assert user == {"role": "user", "content": there["messages"][2]["content"]}  # the canonical CAD text
+        assert assistant == {"role": "assistant", "content": there["messages"][1]["content"]}  # the instruction
+    registry = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert registry["text2cad"]["file_name"] == "t.json" and registry["text2cad_explain"]["file_name"] == "t_explain.json"
+    assert forward.rejects_path != report.rejects_path and report.rejects_path.exists()
+
+
+def test_cli_convert_text2cad_explain(tmp_path: Path) -> None:
+    result = CliRunner().invoke(convert, ["text2cad", str(SAMPLE), "--out", str(tmp_path / "t.json"),
+                                          "--dataset-dir", str(tmp_path), "--name", "text2cad",
+                                          "--direction", "explain"])
+    assert result.exit_code == 0, result.output
+    assert "read 5 lines = written 5 + rejected 0 (text2cad_explain: 5" in result.stdout
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_explain_refuses_cad_text_that_llamafactory_would_read_as_an_image(tmp_path: Path) -> None:
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["parts"]["part_1"]["description"] = {"name": "plate <image>", "shape": "plate", "length": 0.75,
+                                                   "width": 0.5, "height": 0.0375}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    with pytest.raises(NothingConverted) as refused:  # its only line: nothing written
+        convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t", direction="explain")
+    report = refused.value.report
+    assert (report.read, report.written, report.rejected) == (1, 0, 1)
+    assert report.rejects[0].field == "cad" and "image slot" in report.rejects[0].problem

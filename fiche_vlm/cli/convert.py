@@ -148,18 +148,23 @@ def convert_qa_command(src: Path, out: Path, dataset_dir: Path, name: str, val_r
 
 @convert.command("text2cad")
 @click.argument("src", type=IN_FILE)
-@out_option("sharegpt file to write.")
+@out_option("sharegpt file to write; with --direction explain, <stem>_explain is written beside it.")
 @_dataset_dir_option
 @_name_option
+@click.option("--direction", type=click.Choice(["generate", "explain"]), default="generate", show_default=True,
+              help="generate: instruction → CAD JSON. explain: CAD JSON → the instruction, registered as <name>_explain.")
 @_strict_option
-def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str, strict: bool) -> None:
+def convert_text2cad_command(src: Path, out: Path, dataset_dir: Path, name: str, direction: str,
+                             strict: bool) -> None:
     """Instruction text + Fusion 360 CAD JSON → sharegpt text-only, target numbers canonicalised (1e-6, no exponent).
 
     Example: fiche convert text2cad data/text2cad/text2cad.jsonl -o dataset_info/text2cad.json --name text2cad
+    (add --direction explain for the reverse dataset text2cad_explain, CAD JSON → instruction)
     """
     from converters.cad_json import convert_text2cad
 
-    run_conversion(lambda: convert_text2cad(src, out, dataset_dir=dataset_dir, name=name, strict=strict))
+    run_conversion(lambda: convert_text2cad(src, out, dataset_dir=dataset_dir, name=name, direction=direction,
+                                            strict=strict))
 
 
 @convert.command("cadquery")

@@ -95,8 +95,9 @@ def endpoint_options(command: Callable) -> Callable:
     """--base-url, --model, --api-key-env: how every client command reaches an OpenAI-compatible endpoint."""
     for option in reversed([
         click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Any OpenAI-compatible endpoint."),
-        click.option("--model", default=None, help="Model (or LoRA adapter) name to ask for. Default: the first one "
-                                                   "the server lists."),
+        click.option("--model", default=None, help="Model name to ask for: the served name, or an adapter's NAME from "
+                                                   "`fiche serve --lora NAME=DIR`. Default: the first one the server "
+                                                   "lists (the base)."),
         click.option("--api-key-env", default=DEFAULT_API_KEY_ENV, show_default=True,
                      help="Environment variable holding the API key (the key never goes on the command line)."),
     ]):
