@@ -47,6 +47,7 @@ class ConvertReport:
     counts: dict[str, int] = field(default_factory=dict)  # written per dataset name
     rejects_path: Path | None = None
     unit: str = "lines"  # what `read` counts: input lines, or files for the folder converters
+    substituted: int = 0  # `"` and `\` written as ″ and ⧵ in the gold answers (postprocess.quotes)
 
     @property
     def rejected(self) -> int:
@@ -62,6 +63,8 @@ class ConvertReport:
         text = " = ".join([parts[0], " + ".join(parts[1:])])
         if per_dataset:
             text += f" ({per_dataset})"
+        if self.substituted:
+            text += f'; {self.substituted} " or \\ in gold text written as ″ or ⧵'
         if self.rejects_path is not None:
             text += f"; rejects → {self.rejects_path}"
         return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -81,12 +82,39 @@ def _path_order(path: tuple) -> tuple:
     return tuple((isinstance(part, str), part if isinstance(part, int) else 0, str(part)) for part in path)
 
 
+# The fiche schema's string rule: `^[E](?:[B]{0,n}[E])?$`, E the admitted characters but the space, B all of them.
+_STRING_RULE = re.compile(r"^\^\[(?P<edge>[^\]]+)\]\(\?:\[(?P<body>[^\]]+)\]\{0,(?P<inner>[0-9]+)\}\[(?P=edge)\]\)\?\$$")
+
+
+def pattern_problem(text: Any, pattern: str) -> str:
+    """Why `text` fails `pattern`, shown and named: for the fiche schema's string rule, its length against the
+    limit, the characters it does not admit, a space at either end; for another pattern, that it does not match."""
+    shown = repr(text) if len(repr(text)) <= 60 else repr(text)[:57] + "..."
+    rule = _STRING_RULE.match(pattern)
+    if rule is None or not isinstance(text, str):
+        return f"{shown} has characters or a length the schema's pattern forbids"
+    limit, admitted = int(rule["inner"]) + 2, ecma_regex(f"^[{rule['body']}]$")
+    problems = []
+    if len(text) > limit:
+        problems.append(f"is {len(text)} characters long; the limit is {limit}")
+    forbidden = sorted({char for char in text if not admitted.search(char)})
+    if forbidden:
+        listed = ", ".join(f"U+{ord(char):04X} {char!r}" for char in forbidden[:5])
+        problems.append(f"has characters the schema does not admit: {listed}"
+                        + (' (fiche convert writes " as ″ and \\ as ⧵)' if set(forbidden) & {'"', "\\"} else ""))
+    if not text:
+        problems.append("is empty")
+    elif text[0] == " " or text[-1] == " ":
+        problems.append("starts or ends with a space")
+    return f"{shown} " + " and ".join(problems)
+
+
 def _message(error: ValidationError, path: tuple) -> str:
     where = json_path(path)
     instance = repr(error.instance)
     shown = instance if len(instance) <= 60 else instance[:57] + "..."
     if error.validator == "pattern":
-        return f"{where}: {shown} has characters or a length the schema's pattern forbids"
+        return f"{where}: {pattern_problem(error.instance, error.validator_value)}"
     if error.validator in ("maxLength", "minLength", "enum", "type", "minimum", "maximum",
                            "exclusiveMinimum", "exclusiveMaximum", "const"):
         return f"{where}: {shown} fails {error.validator} {error.validator_value!r}"
