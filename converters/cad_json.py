@@ -1,8 +1,12 @@
 """Text → CAD JSON: instruction text and a CAD JSON target (Text2CAD's layout) → sharegpt text-only.
 
-The target is `postprocess.cad_json.cad_text`: the canonical text that evaluation and postprocessing use too
-(keys in canonical order, compact, numbers rounded to 1e-6 and never in scientific notation: a model should not
-learn two spellings of one number). A target that fails `validate_cad` once canonical is rejected.
+The `cad` of a line is Text2CAD's minimal JSON in either spelling (keyed, as Text2CAD and CADmium ship it, or
+with arrays) or the operations model. A keyed document is checked in its own spelling (errors name its keys), then
+written with arrays (`postprocess.text2cad.to_arrays`): the spelling vLLM can constrain (`cad.schema.json`).
+`"` and `\\` in its texts are written as ″ and ⧵, as for fiches (counted in the report). The target is
+`postprocess.cad_json.cad_text`: the canonical text that evaluation and postprocessing use too (keys in canonical
+order, compact, numbers rounded to 1e-6 and never in scientific notation: a model should not learn two spellings
+of one number). A target that fails `validate_cad` once canonical is rejected.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from converters.report import ConvertReport, RecordError
 from converters.turns import require_text
 from postprocess.cad_json import canonical_cad, locate_cad_errors
 from postprocess.canonical import dumps_plain
+from postprocess.quotes import substitute_quotes
+from postprocess.text2cad import KEYED, layout, to_arrays
 from postprocess.validate import json_path
 
 SYSTEM_PROMPT = "You map natural language instructions to a corresponding Fusion 360 JSON using the v1.0 schema."
@@ -35,14 +41,16 @@ def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str,
         cad = record.get("cad")
         if not isinstance(cad, dict) or not cad:
             raise RecordError("cad", f"expected a non-empty JSON object, got {cad!r:.80}")
+        cad, substituted = substitute_quotes(cad)
         canonical = canonical_cad(cad)
         errors = locate_cad_errors(canonical)
         if errors:
             path, problem = errors[0]
             more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
             raise RecordError("cad" + json_path(path)[1:], problem + more)
-        target = dumps_plain(canonical)
+        target = dumps_plain(canonical_cad(to_arrays(canonical)) if layout(canonical) == KEYED else canonical)
         ids.claim(record_id, line)
+        report.substituted += substituted
         return {"id": record_id, "messages": [{"role": "system", "content": SYSTEM_PROMPT},
                                               {"role": "user", "content": instruction},
                                               {"role": "assistant", "content": target}]}

@@ -119,9 +119,9 @@ def _training_section(train_log: Path, rows: list[dict], out_dir: Path, metrics:
 
 
 # What each task asks the endpoint for: (schema the answer is checked against, whether the server constrains it).
-# The CAD schema names curves by several patternProperties (line_N, arc_N, circle_N), which vLLM refuses for
-# xgrammar (has_xgrammar_unsupported_json_features); its answers are checked after the fact instead.
-TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", False), "cadquery": ("text", False),
+# The CAD schema is Text2CAD's layout with arrays, which vLLM accepts for xgrammar and guidance; its answers are
+# also checked after the fact (postprocess.cad_json.validate_cad: depths, numbers, units).
+TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", True), "cadquery": ("text", False),
                  "qa": ("text", False)}
 
 
@@ -130,9 +130,9 @@ def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model
                    long_side: tuple[int, int] = DEFAULT_LONG_SIDE, max_tokens: int = 1024) -> Path:
     """Query the endpoint for every item of `valset` not yet answered in `predictions_path` (appended, resumed).
 
-    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche answers are
-    constrained by their schema on the server, CAD JSON answers checked against theirs after the fact (see
-    TASK_REQUESTS); code and Q&A answers are free text, scored from `raw`.
+    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche and CAD JSON
+    answers are constrained by their schema on the server and checked again after the fact (see TASK_REQUESTS);
+    code and Q&A answers are free text, scored from `raw`.
     """
     from fiche_vlm.predict import predict_file
 
