@@ -47,10 +47,11 @@ from postprocess.schema import load_schema
 from postprocess.text2cad import KEYED, OPERATIONS as OPERATIONS_LAYOUT, adapt, by_number, keyed_path, layout, \
     numbering_errors, to_arrays
 from postprocess.units import MM_PER_UNIT, to_mm
-from postprocess.validate import MAX_ERRORS, json_path, json_schema_validator
+from postprocess.validate import MAX_ERRORS, json_path, json_schema_validator, pattern_problem
 
 # Schema names: the array spelling (answers), a normalised one (with `source`), keyed Text2CAD, the operations model.
 CAD, NORMALISED, TEXT2CAD, OPERATIONS = "cad", "cad+source", "text2cad", "cad_operations"
+FIRST_PART_REFUSES = ("CutFeatureOperation", "IntersectFeatureOperation")  # cad.schema.json's first_extrusion
 LENGTH_DEFS = frozenset({"length", "positive_length", "nonnegative_length"})
 SKETCH, FEATURE, TRANSFORM = "sketch", "feature", "transform"
 STAGE = {"sketch": SKETCH, "extrude": FEATURE, "revolve": FEATURE, "fillet": FEATURE, "chamfer": FEATURE,
@@ -226,6 +227,10 @@ def _explain(error: ValidationError, name: str) -> list[Located]:
     if error.validator == "required" and isinstance(error.instance, dict) and "extrusion" in error.instance \
             and "'sketch'" in error.message:
         return [(path, f"{error.message}: the extrusion extrudes the part's own sketch, and there is none")]
+    if error.validator == "enum" and path[-1:] == ("operation",) and error.instance in FIRST_PART_REFUSES:
+        what = "a cut" if error.instance == "CutFeatureOperation" else "an intersection"
+        return [(path, f"{what} needs a body, and no feature before it builds one (the first part's operation is "
+                       "NewBodyFeatureOperation or JoinFeatureOperation)")]
     if error.validator == "anyOf" and error.context:  # a loop or a curve of the array spelling
         instance = error.instance
         if isinstance(instance, list) and len(instance) > 1 and any(
@@ -236,6 +241,8 @@ def _explain(error: ValidationError, name: str) -> list[Located]:
                        if _fits(branch, instance, root)), None)
         inside = [sub for sub in error.context if sub.relative_schema_path[0] == chosen]
         return [located for sub in (inside or [best_match(error.context)]) for located in _explain(sub, name)]
+    if error.validator == "pattern":
+        return [(path, pattern_problem(error.instance, error.validator_value))]
     if error.validator != "oneOf":
         return [(path, error.message if len(error.message) <= 200 else error.message[:197] + "...")]
     instance = error.instance

@@ -82,8 +82,10 @@ def _path_order(path: tuple) -> tuple:
     return tuple((isinstance(part, str), part if isinstance(part, int) else 0, str(part)) for part in path)
 
 
-# The fiche schema's string rule: `^[E](?:[B]{0,n}[E])?$`, E the admitted characters but the space, B all of them.
-_STRING_RULE = re.compile(r"^\^\[(?P<edge>[^\]]+)\]\(\?:\[(?P<body>[^\]]+)\]\{0,(?P<inner>[0-9]+)\}\[(?P=edge)\]\)\?\$$")
+# The string rule: `^[E](?:[B]{0,n}[E])?$`, E the admitted characters but the space, B all of them (fiche schema),
+# or the same wrapped in `(?:…)?`, which also admits "" (CAD schema).
+_STRING_RULE = re.compile(r"^\^(?P<open>\(\?:)?\[(?P<edge>[^\]]+)\]\(\?:\[(?P<body>[^\]]+)\]\{0,(?P<inner>[0-9]+)\}"
+                          r"\[(?P=edge)\]\)\?(?(open)\)\?)\$$")
 
 
 def pattern_problem(text: Any, pattern: str) -> str:

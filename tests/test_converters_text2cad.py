@@ -1,5 +1,6 @@
 """Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent), the target
-equal to postprocess.cad_json.cad_text, invalid CAD rejected with its path."""
+equal to postprocess.cad_json.cad_text of the array spelling, invalid CAD rejected with its path in the user's
+spelling, CADmium-style annotations accepted."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from converters.cli import convert
 from fiche_vlm import PROJECT_ROOT
 from postprocess.cad_json import cad_text, validate_cad
 from postprocess.canonical import dumps_plain, plain_number_text
+from postprocess.text2cad import to_arrays, to_keyed
 
 SAMPLE = PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl"
 
@@ -49,12 +51,13 @@ def test_sample_converts_to_text_only_records(tmp_path: Path) -> None:
         assert system == {"role": "system", "content": SYSTEM_PROMPT}
         assert user == {"role": "user", "content": source["instruction"]}
         assert assistant["role"] == "assistant" and "e-" not in assistant["content"]
-        assert assistant["content"] == cad_text(source["cad"])
+        assert assistant["content"] == cad_text(to_arrays(source["cad"]))  # the spelling vLLM can constrain
         assert validate_cad(json.loads(assistant["content"])) == []
+        assert cad_text(to_keyed(json.loads(assistant["content"]))) == cad_text(source["cad"])  # nothing lost
         assert "images" not in record
-    holed = json.loads(records[1]["messages"][2]["content"])["parts"]["part_1"]
+    holed = json.loads(records[1]["messages"][2]["content"])["parts"][0]
     assert holed["coordinate_system"]["Translation Vector"] == [0, 0, 0]  # 1e-07 rounded away
-    assert holed["sketch"]["face_1"]["loop_2"]["circle_1"]["Radius"] == 0.15  # 0.1 + 0.2 - 0.15
+    assert holed["sketch"][0][1] == [{"Center": [0.375, 0.375], "Radius": 0.15}]  # 0.1 + 0.2 - 0.15
     entry = json.loads((tmp_path / "dataset_info.json").read_text())["text2cad"]
     assert entry["columns"] == {"messages": "messages"} and entry["tags"]["system_tag"] == "system"
 
@@ -75,3 +78,18 @@ def test_a_target_that_fails_the_cad_checks_is_rejected_with_its_path(tmp_path: 
     assert (report.read, report.written, report.rejected) == (1, 0, 1)
     reject = report.rejects[0]
     assert reject.field == "cad.parts.part_1.extrusion.operation" and "a cut needs a body" in reject.problem
+
+
+def test_cadmium_style_annotations_convert_with_their_quotes_substituted(tmp_path: Path) -> None:
+    """CADmium's descriptions have a shape and sizes but no name, and final_shape may be empty."""
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["final_shape"] = ""
+    first["cad"]["parts"]["part_1"]["description"] = {"shape": 'A 3" plate', "length": 0.75, "width": 0.5,
+                                                      "height": 0.0375}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    report = convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t", strict=True)
+    assert (report.written, report.substituted) == (1, 1)
+    target = json.loads(json.loads((tmp_path / "t.json").read_text())[0]["messages"][2]["content"])
+    assert target["final_shape"] == "" and target["parts"][0]["description"]["shape"] == "A 3″ plate"
+    assert validate_cad(target) == []
