@@ -212,9 +212,9 @@ def normalise_to_mm(obj: dict, unit: str | None = None) -> dict:
 
 # --- checks --------------------------------------------------------------------------------------------------
 
-def schema_errors(obj: Any, name: str) -> list[str]:
-    """The schema's errors, each `$.path: message`."""
-    return [f"{json_path(path)}: {message}" for path, message in _schema_errors(obj, name)]
+def schema_errors(obj: Any, name: str | None = None) -> list[str]:
+    """The errors against schema `name` (default: the one of the document's form), each `$.path: message`."""
+    return [f"{json_path(path)}: {message}" for path, message in _schema_errors(obj, name or _form(obj)[0])]
 
 
 def _schema_errors(obj: Any, name: str) -> list[Located]:

@@ -19,10 +19,10 @@ Its conventions, as Text2CAD reads them
   only uses to quantise; the geometry is in the points.
 - lengths have no declared unit: DeepCAD normalises each model to fit a 0.75 cube.
 
-`from_text2cad` maps a document (either spelling) onto the operations model (`cad_operations.schema.json`): per part, in number
-order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame; no separate
-transform is needed, since Text2CAD places each sketch directly in the world), one profile per face, then an
-extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are left out.
+`from_text2cad` maps a document (either spelling) onto the operations model (`cad_operations.schema.json`): per
+part, in number order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame;
+no separate transform is needed, since Text2CAD places each sketch directly in the world), one profile per face,
+then an extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are left out.
 The adapter also records where each operation came from, so that `postprocess.cad_json` reports the operations
 model's findings with paths in the user's document (`keyed_path` turns an array path into the keyed one).
 """
@@ -213,7 +213,7 @@ def from_text2cad(doc: dict, unit: str | None = None) -> dict:
     from postprocess.cad_json import schema_errors
 
     keyed = layout(doc) == KEYED
-    errors = schema_errors(doc, "text2cad" if keyed else "cad")
+    errors = schema_errors(doc) if layout(doc) != OPERATIONS else ["$: an operations-model document, not Text2CAD"]
     if errors:
         raise ValueError(f"not a valid Text2CAD document: {errors[0]}")
     return adapt(to_arrays(doc) if keyed else doc, unit).document
