@@ -82,32 +82,28 @@ def _path_order(path: tuple) -> tuple:
     return tuple((isinstance(part, str), part if isinstance(part, int) else 0, str(part)) for part in path)
 
 
-# The string rule: `^[E](?:[B]{0,n}[E])?$`, E the admitted characters but the space, B all of them (fiche schema),
-# or the same wrapped in `(?:…)?`, which also admits "" (CAD schema).
-_STRING_RULE = re.compile(r"^\^(?P<open>\(\?:)?\[(?P<edge>[^\]]+)\]\(\?:\[(?P<body>[^\]]+)\]\{0,(?P<inner>[0-9]+)\}"
-                          r"\[(?P=edge)\]\)\?(?(open)\)\?)\$$")
+# The string rule of the fiche and CAD schemas: `^[C]{m,n}$`, C the admitted characters (escapes such as \] inside).
+_STRING_RULE = re.compile(r"^\^\[(?P<chars>(?:\\.|[^\]\\])+)\]\{(?P<least>[0-9]+),(?P<most>[0-9]+)\}\$$")
 
 
 def pattern_problem(text: Any, pattern: str) -> str:
-    """Why `text` fails `pattern`, shown and named: for the fiche schema's string rule, its length against the
-    limit, the characters it does not admit, a space at either end; for another pattern, that it does not match."""
+    """Why `text` fails `pattern`, shown and named: for the string rule, its length against the limit and the
+    characters it does not admit; for another pattern, that it does not match."""
     shown = repr(text) if len(repr(text)) <= 60 else repr(text)[:57] + "..."
     rule = _STRING_RULE.match(pattern)
     if rule is None or not isinstance(text, str):
         return f"{shown} has characters or a length the schema's pattern forbids"
-    limit, admitted = int(rule["inner"]) + 2, ecma_regex(f"^[{rule['body']}]$")
+    admitted = ecma_regex(f"^[{rule['chars']}]$")
     problems = []
-    if len(text) > limit:
-        problems.append(f"is {len(text)} characters long; the limit is {limit}")
+    if len(text) > int(rule["most"]):
+        problems.append(f"is {len(text)} characters long; the limit is {rule['most']}")
+    if len(text) < int(rule["least"]):
+        problems.append("is empty")
     forbidden = sorted({char for char in text if not admitted.search(char)})
     if forbidden:
         listed = ", ".join(f"U+{ord(char):04X} {char!r}" for char in forbidden[:5])
         problems.append(f"has characters the schema does not admit: {listed}"
                         + (' (fiche convert writes " as ″ and \\ as ⧵)' if set(forbidden) & {'"', "\\"} else ""))
-    if not text:
-        problems.append("is empty")
-    elif text[0] == " " or text[-1] == " ":
-        problems.append("starts or ends with a space")
     return f"{shown} " + " and ".join(problems)
 
 

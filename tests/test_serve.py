@@ -301,18 +301,22 @@ def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatc
     assert port_is_free("127.0.0.1", port)
 
 
-# Run in .venv-serve: vLLM's own checks of what each structured-output backend cannot enforce, then what
-# xgrammar's grammar (compiled as vLLM compiles it: no whitespace, compact separators) accepts.
+# Run in .venv-serve: vLLM's own checks of what each structured-output backend cannot enforce; the compilation
+# against a real vocabulary that vLLM does per request (xgrammar 0.2.8 passed the checks, then failed here on a
+# class written with \\u escapes); then what the grammar (no whitespace, compact separators, as vLLM's) accepts.
 _BACKEND_CHECK = """
 import json, sys
 import xgrammar as xgr
+from transformers import AutoTokenizer
 from xgrammar.testing import _is_grammar_accept_string as accepts
 from vllm.v1.structured_output.backend_guidance import has_guidance_unsupported_json_features as guidance_bad
 from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as xgrammar_bad
 cases = json.load(open(sys.argv[1]))
+vocabulary = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(sys.argv[2]))
 result = {}
 for name, case in cases.items():
     schema = case["schema"]
+    xgr.GrammarCompiler(vocabulary).compile_json_schema(json.dumps(schema), any_whitespace=False)
     grammar = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"))
     result[name] = {"xgrammar_refuses": xgrammar_bad(schema), "guidance_refuses": guidance_bad(schema),
                     "accepted": [accepts(grammar, text) for text in case["texts"]]}
@@ -321,7 +325,8 @@ print(json.dumps(result))
 
 
 @pytest.mark.server
-def test_vllm_constrains_the_fiche_and_cad_schemas_with_xgrammar_and_guidance(tmp_path: Path) -> None:
+def test_vllm_constrains_the_fiche_and_cad_schemas_with_xgrammar_and_guidance(tiny_model_dir: Path,
+                                                                              tmp_path: Path) -> None:
     """The fiche and CAD schemas pass vLLM's checks for both backends (Text2CAD's keyed spelling does not, which
     is why answers use arrays); xgrammar's grammar admits realistic fiche text and CAD answers, and cannot
     emit `"` or `\\` in a pattern-bounded string, raw or escaped (why converters write ″ and ⧵)."""
@@ -345,8 +350,9 @@ def test_vllm_constrains_the_fiche_and_cad_schemas_with_xgrammar_and_guidance(tm
              "cad": {"schema": load_schema("cad"), "texts": cad_answers + [compact(sample[0])]},
              "text2cad": {"schema": load_schema("text2cad"), "texts": []}}
     (tmp_path / "cases.json").write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
-    result = subprocess.run([str(serve_python()), "-c", _BACKEND_CHECK, str(tmp_path / "cases.json")],
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
+    result = subprocess.run([str(serve_python()), "-c", _BACKEND_CHECK, str(tmp_path / "cases.json"),
+                             str(tiny_model_dir)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     for name in ("fiche", "cad"):

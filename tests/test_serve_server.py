@@ -1,5 +1,6 @@
 """Against the real vLLM CPU server (.venv-serve) on the random-weight tiny model: proof that the JSON-schema
-constraint is active, and the client's behaviour under faults (killed server, timeouts, wrong key, bad views).
+constraint is active, for fiches and for text → CAD JSON, and the client's behaviour under faults (killed server,
+timeouts, wrong key, bad views).
 
 One server is started for the module (about 1.5–2 min on 2 free cores); the last test kills it mid-run and
 starts it again. A random model is the strictest judge of the constraint: it writes whatever the grammar lets
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from converters.cad_json import convert_text2cad
+from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.cli import main
 from fiche_vlm.predict import AuthRejected, RetryPolicy, predict_file
 from fiche_vlm.serve import VLLMServer, group_alive
@@ -32,6 +35,9 @@ REQUESTS = 32
 # and schema, or a lost constraint.
 CONSTRAINED_VALID_MIN = 30
 UNCONSTRAINED_VALID_MAX = 1  # measured 0/32
+# Text → CAD answers under the CAD schema (array spelling), valid by `validate_cad` (schema, then depths not both
+# 0, numbers, units), out of 32 at temperature 0.7: CAD_VALID_MEASURED
+CAD_VALID_MIN = CAD_VALID_MIN_VALUE
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -110,6 +116,39 @@ def test_unconstrained_answers_almost_never_validate(server: VLLMServer, sample_
     assert len(lines(out)) == REQUESTS
     assert summary.valid <= UNCONSTRAINED_VALID_MAX, summary.report()
     assert not summary.ok
+
+
+@pytest.fixture(scope="module")
+def cad_requests(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """32 text → CAD requests: the text2cad sample converted as for training (sharegpt), cycled, ids made unique."""
+    folder = tmp_path_factory.mktemp("cad")
+    convert_text2cad(PROJECT_ROOT / "data" / "text2cad" / "text2cad.jsonl", folder / "t2c.json", dataset_dir=folder,
+                     name="t2c", strict=True)
+    records = json.loads((folder / "t2c.json").read_text(encoding="utf-8"))
+    path = folder / "requests.json"
+    path.write_text(json.dumps([{**records[k % len(records)], "id": f"{records[k % len(records)]['id']}#{k}"}
+                                for k in range(REQUESTS)], ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_cad_constrained_answers_all_stop_and_validate(server: VLLMServer, cad_requests: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cad.jsonl"
+    summary = run(server, cad_requests, out, tmp_path, schema="cad")
+    records = lines(out)
+    assert len(records) == REQUESTS
+    assert [record["finish_reason"] for record in records] == ["stop"] * REQUESTS
+    assert summary.valid >= CAD_VALID_MIN, summary.report()
+    for record in records:
+        assert not re.search(r"\s", STRING.sub("", record["raw"])), record["raw"]
+        assert not any(ord(char) < 0x20 or char == "\ufffd" for char in record["raw"])
+
+
+def test_cad_unconstrained_answers_almost_never_validate(server: VLLMServer, cad_requests: Path,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "cad-unconstrained.jsonl"
+    summary = run(server, cad_requests, out, tmp_path, schema="cad", constrain=False)
+    assert len(lines(out)) == REQUESTS
+    assert summary.valid <= UNCONSTRAINED_VALID_MAX, summary.report()
 
 
 def test_unmerged_lora_adapter_is_served_under_its_name(server: VLLMServer, sample_fiches: Path,
