@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--modes", default="constrained,unconstrained")
     parser.add_argument("--cad", action="store_true",
-                        help="Also measure text → CAD requests under the CAD schema, with and without the constraint.")
+                        help="Also measure text → CAD requests under the CAD schema, with and without constraint.")
     parser.add_argument("--variants", action="store_true",
                         help="Measure the string-bounding variants instead (at the largest concurrency).")
     parser.add_argument("--temperature", type=float, default=0.0)

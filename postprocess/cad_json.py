@@ -130,7 +130,8 @@ def _fits(branch: dict, value: Any, root: dict) -> bool:
         return branch.get("type") == "array" and (not value or _fits(branch["items"], value[0], root))
     if "anyOf" in branch:
         return any(_fits(sub, value, root) for sub in branch["anyOf"])
-    return isinstance(value, dict) and set(branch.get("required", ())) <= set(value) <= set(branch.get("properties", ()))
+    fields = set(value) if isinstance(value, dict) else None
+    return fields is not None and set(branch.get("required", ())) <= fields <= set(branch.get("properties", ()))
 
 
 def _members(value: dict, node: dict) -> list[tuple[str, dict | None]]:

@@ -22,7 +22,8 @@ Its conventions, as Text2CAD reads them
 `from_text2cad` maps a document (either spelling) onto the operations model (`cad_operations.schema.json`): per
 part, in number order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame;
 no separate transform is needed, since Text2CAD places each sketch directly in the world), one profile per face,
-then an extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are left out.
+then an extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are
+left out.
 The adapter also records where each operation came from, so that `postprocess.cad_json` reports the operations
 model's findings with paths in the user's document (`keyed_path` turns an array path into the keyed one).
 """
@@ -65,9 +66,11 @@ def to_arrays(doc: dict) -> dict:
     """A keyed Text2CAD document (valid under text2cad.schema.json) in the array spelling: every numbered map
     becomes an array in number order; a loop's curves keep their given (traversal) order."""
     def parts(mapping: dict) -> list:
-        return [{key: ([[list(loop.values()) for loop in (face[k] for k in by_number(face))]
-                        for face in (part["sketch"][f] for f in by_number(part["sketch"]))] if key == "sketch" else item)
-                 for key, item in part.items()} for part in (mapping[p] for p in by_number(mapping))]
+        def sketch(faces: dict) -> list:
+            return [[list(face[k].values()) for k in by_number(face)] for face in (faces[f] for f in by_number(faces))]
+
+        return [{key: sketch(item) if key == "sketch" else item for key, item in part.items()}
+                for part in (mapping[p] for p in by_number(mapping))]
 
     out = {key: (parts(value) if key == "parts" else value) for key, value in doc.items()}
     if isinstance(doc.get("source"), dict):

@@ -23,7 +23,9 @@ def score(pairs: Sequence[Pair], out_dir: Path) -> TaskResult:
     for pair in pairs:
         gold_errors = validate_cad(pair.gold.target)
         gold_valid += not gold_errors
-        gold = to_arrays(pair.gold.target) if not gold_errors and layout(pair.gold.target) == KEYED else pair.gold.target
+        gold = pair.gold.target
+        if not gold_errors and layout(gold) == KEYED:
+            gold = to_arrays(gold)
         predicted = pair.prediction.json if pair.prediction is not None else None
         if pair.prediction is None:
             errors = ["no prediction for this id"]
