@@ -42,7 +42,7 @@ def string_variant(schema: dict, kind: str) -> dict:
         return variant
     for name, limit in STRING_LIMITS.items():
         definition = variant["$defs"][name]
-        assert f"{{0,{limit - 2}}}" in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
+        assert f"{{1,{limit}}}" in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
         if kind == "maxLength":
             definition["maxLength"] = limit
         elif kind == "deny-list":
