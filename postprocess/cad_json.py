@@ -397,15 +397,14 @@ def locate_cad_errors(obj: Any) -> list[Located]:
         return errors
     schema_valid = not errors
     errors.extend(_number_errors(obj))
-    if name == TEXT2CAD and schema_valid:  # the adapter reads only schema-valid documents
-        errors.extend(numbering_errors(obj))
-        adapted = adapt(to_arrays(obj))
-        errors.extend((keyed_path(obj, adapted.user_path(path)), message)
-                      for path, message in _sequence_errors(adapted.document["operations"]))
-    elif name in (CAD, NORMALISED) and schema_valid:
-        adapted = adapt(obj)
-        errors.extend((adapted.user_path(path), message)
-                      for path, message in _sequence_errors(adapted.document["operations"]))
+    if name != OPERATIONS and schema_valid:  # the adapter reads only schema-valid documents
+        keyed = name == TEXT2CAD
+        if keyed:
+            errors.extend(numbering_errors(obj))
+        adapted = adapt(to_arrays(obj) if keyed else obj)
+        for path, message in _sequence_errors(adapted.document["operations"]):
+            at = adapted.user_path(path)
+            errors.append((keyed_path(obj, at) if keyed else at, message))
     elif name == OPERATIONS and isinstance(obj.get("operations"), list):
         errors.extend(_sequence_errors(obj["operations"]))
     if not errors:
