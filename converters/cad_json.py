@@ -19,7 +19,7 @@ from converters.turns import require_text
 from postprocess.cad_json import canonical_cad, locate_cad_errors
 from postprocess.canonical import dumps_plain
 from postprocess.quotes import substitute_quotes
-from postprocess.text2cad import KEYED, layout, to_arrays
+from postprocess.text2cad import KEYED, keyed_path, layout, to_arrays
 from postprocess.validate import json_path
 
 SYSTEM_PROMPT = "You map natural language instructions to a corresponding Fusion 360 JSON using the v1.0 schema."
@@ -44,16 +44,19 @@ def convert_text2cad(src: Path, out: Path, *, dataset_dir: Path, name: str,
         cad, substituted = substitute_quotes(cad)
         canonical = canonical_cad(cad)
         errors = locate_cad_errors(canonical)
+        target = canonical
+        if not errors and layout(canonical) == KEYED:  # then the answer's spelling, whose texts have the string rule
+            target = canonical_cad(to_arrays(canonical))
+            errors = [(keyed_path(canonical, path), problem) for path, problem in locate_cad_errors(target)]
         if errors:
             path, problem = errors[0]
             more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
             raise RecordError("cad" + json_path(path)[1:], problem + more)
-        target = dumps_plain(canonical_cad(to_arrays(canonical)) if layout(canonical) == KEYED else canonical)
         ids.claim(record_id, line)
         report.substituted += substituted
         return {"id": record_id, "messages": [{"role": "system", "content": SYSTEM_PROMPT},
                                               {"role": "user", "content": instruction},
-                                              {"role": "assistant", "content": target}]}
+                                              {"role": "assistant", "content": dumps_plain(target)}]}
 
     good = judge_lines(src, convert_one, report)
     return finish(report, {name: (out, [item.record for item in good])}, out=out, dataset_dir=dataset_dir,

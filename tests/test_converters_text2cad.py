@@ -93,3 +93,14 @@ def test_cadmium_style_annotations_convert_with_their_quotes_substituted(tmp_pat
     target = json.loads(json.loads((tmp_path / "t.json").read_text())[0]["messages"][2]["content"])
     assert target["final_shape"] == "" and target["parts"][0]["description"]["shape"] == "A 3″ plate"
     assert validate_cad(target) == []
+
+
+def test_a_keyed_text_the_answer_spelling_refuses_is_rejected_with_its_keyed_path(tmp_path: Path) -> None:
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["parts"]["part_1"]["description"] = {"shape": "plate\u0007", "length": 1, "width": 1, "height": 1}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    report = convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t")
+    assert (report.written, report.rejected) == (0, 1)
+    reject = report.rejects[0]
+    assert reject.field == "cad.parts.part_1.description.shape" and "U+0007" in reject.problem
