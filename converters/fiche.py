@@ -23,7 +23,8 @@ from fiche_io.paths import resolve_inside
 from fiche_io.progress import with_progress
 from fiche_schema import IMAGE_TOKEN, load_schema
 from fiche_schema.canonical import canonical_text
-from fiche_schema.validate import json_schema_validator
+from fiche_schema.quotes import substitute_quotes
+from fiche_schema.validate import json_schema_validator, pattern_problem
 
 # The one instruction of the fiche workflow, verbatim (the sample fiches carry it too).
 FICHE_INSTRUCTION = (
@@ -54,7 +55,18 @@ def schema_problem(output: Any, validator: Draft202012Validator) -> RecordError 
     error = best_match(errors)
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
     more = f" (and {len(errors) - 1} more schema errors)" if len(errors) > 1 else ""
-    return RecordError(f"output{path}", f"not valid against the fiche schema: {error.message}{more}")
+    reason = pattern_problem(error.instance, error.validator_value) if error.validator == "pattern" else error.message
+    return RecordError(f"output{path}", f"not valid against the fiche schema: {reason}{more}")
+
+
+def gold_output(record: dict[str, Any], validator: Draft202012Validator) -> tuple[Any, int]:
+    """The record's `output` with `"` and `\\` written as ″ and ⧵, schema-checked, and how many were written;
+    None stays None."""
+    output, substituted = substitute_quotes(record.get("output"))
+    problem = schema_problem(output, validator) if output is not None else None
+    if problem is not None:
+        raise problem
+    return output, substituted
 
 
 def check_fiche_id(fiche_id: Any) -> str:
@@ -117,13 +129,10 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
         fiche_id, instruction, context_text = check_text_fields(record)
         ids.check(fiche_id)  # a second one would overwrite the first one's fitted views
         names = image_list(record)
-        output = record.get("output")
-        if output is None:
+        if record.get("output") is None:
             raise RecordError("output", "is null: a training record needs the gold JSON as its assistant turn "
                                         "(use `fiche predict` on the fiche JSONL for inference)")
-        problem = schema_problem(output, validator)
-        if problem is not None:
-            raise problem
+        output, substituted = gold_output(record, validator)
         fitted, notes = [], []
         for index, image_name in enumerate(names):
             field = f"images[{index}]"
@@ -138,6 +147,7 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
             relative.append(relative_posix(images_dir / file_name, dataset_dir))
         ids.claim(fiche_id, line)
         report.notes += notes
+        report.substituted += substituted
         return {
             "id": fiche_id,
             "messages": [
@@ -161,7 +171,8 @@ def convert_fiches(src: Path, out: Path, *, dataset_dir: Path, name: str,
 def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> ConvertReport:
     """Check a fiche JSONL without writing anything: every line parses, ids are unique, every image lies
     inside the data root (default: the file's folder), exists and decodes, and `output`, when not null,
-    validates against the fiche schema. The report's rejects list every problem line."""
+    validates against the fiche schema once `"` and `\\` are written as ″ and ⧵ (as the converter writes them;
+    `report.substituted` counts them). The report's rejects list every problem line."""
     path = Path(path)
     root = Path(data_root) if data_root is not None else path.parent
     validator = json_schema_validator(load_schema("fiche"))
@@ -174,10 +185,7 @@ def validate_fiche_file(path: Path, *, data_root: Path | None = None) -> Convert
         for index, image_name in enumerate(image_list(record)):
             field = f"images[{index}]"
             open_image(resolve_inside(root, image_name, field), image_name, field)
-        if record.get("output") is not None:
-            problem = schema_problem(record["output"], validator)
-            if problem is not None:
-                raise problem
+        report.substituted += gold_output(record, validator)[1]
         ids.claim(fiche_id, line)
         return record
 

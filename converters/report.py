@@ -38,6 +38,7 @@ class ConvertReport:
     rejects_path: Path | None = None
     unit: str = "lines"  # what `read` counts: input lines, or files for the folder converters
     notes: list[str] = field(default_factory=list)  # what was done to written inputs (a view turned upright …)
+    substituted: int = 0  # `"` and `\` written as ″ and ⧵ in the gold answers (fiche_schema.quotes)
 
     @property
     def rejected(self) -> int:
@@ -54,6 +55,8 @@ class ConvertReport:
         text = " = ".join([parts[0], " + ".join(parts[1:])])
         if per_dataset:
             text += f" ({per_dataset})"
+        if self.substituted:
+            text += f'; {self.substituted} " or \\ in gold text written as ″ or ⧵'
         if self.rejects_path is not None:
             text += f"; rejects → {location(self.rejects_path)}"
         if self.notes:

@@ -1,11 +1,12 @@
 """CAD JSON (text → CAD): validation beyond the schema, canonical form, and normalisation to millimetres.
 
-Two forms are read; errors always name paths in the form the document is in:
-- Text2CAD's layout, the users' format and the training target (`{"parts": {"part_1": …}}`, schema
+Three forms are read; errors always name paths in the form the document is in:
+- Text2CAD's layout in its array spelling, the training target and the constraint (`{"parts": [{…}]}`, schema
   `cad.schema.json`, conventions in `fiche_schema/text2cad.py`);
+- Text2CAD's keyed spelling, as datasets ship it (`{"parts": {"part_1": …}}`, schema `text2cad.schema.json`);
 - the project's operations model (`{"version", "units", "operations": […]}`, schema `cad_operations.schema.json`),
   which `from_text2cad` maps Text2CAD documents onto. A document is read as Text2CAD
-  unless it has `operations` and no `parts`.
+  unless it has `operations` and no `parts`; keyed when its `parts` is an object.
 
 The schemas fix the shapes. This module adds the checks a schema cannot express, stated on the operations model
 and applied to a Text2CAD document through the adapter:
@@ -20,7 +21,8 @@ and applied to a Text2CAD document through the adapter:
   frame; fillet/chamfer act on the part; a transform moves the part in the world or part frame; the "part" frame
   exists only once a feature has built a body. (Text2CAD: the coordinate system is in the world frame, the sketch
   and the extrusion in the sketch plane's frame; the layout leaves no other choice.)
-- numbering (Text2CAD): part_N, face_N, loop_N and each kind of curve run from 1 without gaps.
+- numbering (keyed Text2CAD): part_N, face_N, loop_N and each kind of curve run from 1 without gaps (arrays
+  cannot have gaps).
 - numbers: finite and rounded to 1e-6 (`cad_text` writes them without exponent).
 - units: `units` applies to every length. Text2CAD documents (DeepCAD coordinates are normalised) declare none,
   so `normalise_to_mm` needs the unit from the user and refuses without it. A normalised document has units "mm"
@@ -29,6 +31,7 @@ and applied to a Text2CAD document through the adapter:
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Callable
@@ -36,15 +39,18 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from fiche_schema import load_schema
 from fiche_schema.canonical import canonical_number, dumps_plain
-from fiche_schema.text2cad import adapt, by_number, is_text2cad, numbering_errors
+from fiche_schema.text2cad import KEYED, adapt, by_number, keyed_path, layout, numbering_errors, to_arrays
+from fiche_schema.text2cad import OPERATIONS as OPERATIONS_LAYOUT
 from fiche_schema.units import MM_PER_UNIT, to_mm
-from fiche_schema.validate import MAX_ERRORS, ecma_regex, json_path, json_schema_validator
+from fiche_schema.validate import MAX_ERRORS, ecma_regex, json_path, json_schema_validator, pattern_problem
 
-TEXT2CAD, OPERATIONS = "cad", "cad_operations"  # schema names
+# Schema names: the array spelling (answers), a normalised one (with `source`), keyed Text2CAD, the operations model.
+CAD, NORMALISED, TEXT2CAD, OPERATIONS = "cad", "cad+source", "text2cad", "cad_operations"
+FIRST_PART_REFUSES = ("CutFeatureOperation", "IntersectFeatureOperation")  # cad.schema.json's first_extrusion
 LENGTH_DEFS = frozenset({"length", "positive_length", "nonnegative_length"})
 SKETCH, FEATURE, TRANSFORM = "sketch", "feature", "transform"
 STAGE = {"sketch": SKETCH, "extrude": FEATURE, "revolve": FEATURE, "fillet": FEATURE, "chamfer": FEATURE,
@@ -61,19 +67,41 @@ Located = tuple[Path, str]
 
 def _form(obj: Any) -> tuple[str, str]:
     """(schema name, key of the body) of a document: Text2CAD's parts or the operations list."""
-    return (TEXT2CAD, "parts") if is_text2cad(obj) else (OPERATIONS, "operations")
+    form = layout(obj)
+    if form == OPERATIONS_LAYOUT:
+        return OPERATIONS, "operations"
+    if form == KEYED:
+        return TEXT2CAD, "parts"
+    return (NORMALISED if isinstance(obj, dict) and "source" in obj else CAD), "parts"
+
+
+@cache
+def _schema(name: str) -> dict:
+    """The schema `name`; NORMALISED is cad.schema.json plus the `source` block that normalisation to mm adds
+    (an answer never has one, so the constraint leaves it out)."""
+    if name != NORMALISED:
+        return load_schema(name)
+    schema = copy.deepcopy(load_schema(CAD))
+    schema["properties"]["source"] = {
+        "description": "The unit the original lengths were in, its factor to mm, and the original parts.",
+        "type": "object", "additionalProperties": False,
+        "properties": {"units": schema["properties"]["units"], "to_mm": {"type": "number", "exclusiveMinimum": 0},
+                       "parts": {"$ref": "#/$defs/parts"}},
+        "required": ["units", "to_mm", "parts"]}
+    return schema
 
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
-    Draft202012Validator.check_schema(load_schema(name))
-    return json_schema_validator(load_schema(name))
+    Draft202012Validator.check_schema(_schema(name))
+    return json_schema_validator(_schema(name))
 
 
 # --- walking a document with its schema ----------------------------------------------------------------------
 
 def _resolve(node: dict, value: Any, root: dict) -> tuple[dict, bool]:
-    """Follow $refs (noting whether one named a length) and pick the oneOf variant whose `type` matches."""
+    """Follow $refs (noting whether one named a length), pick the oneOf variant whose `type` matches and the
+    anyOf branch that fits the value (a curve by its fields, a loop by its first curve)."""
     is_length = False
     defs = root["$defs"]
     while True:
@@ -87,8 +115,22 @@ def _resolve(node: dict, value: Any, root: dict) -> tuple[dict, bool]:
             if chosen is None:
                 return {}, is_length
             node = chosen
+        elif "anyOf" in node:
+            node = next((branch for branch in node["anyOf"] if _fits(branch, value, root)), {})
         else:
             return node, is_length
+
+
+def _fits(branch: dict, value: Any, root: dict) -> bool:
+    """Whether an anyOf branch of the array spelling (a curve kind, or a loop kind) describes `value`."""
+    while "$ref" in branch:
+        branch = root["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, list):
+        return branch.get("type") == "array" and (not value or _fits(branch["items"], value[0], root))
+    if "anyOf" in branch:
+        return any(_fits(sub, value, root) for sub in branch["anyOf"])
+    fields = set(value) if isinstance(value, dict) else None
+    return fields is not None and set(branch.get("required", ())) <= fields <= set(branch.get("properties", ()))
 
 
 def _members(value: dict, node: dict) -> list[tuple[str, dict | None]]:
@@ -128,7 +170,7 @@ def _map_numbers(value: Any, node: dict | None, root: dict, on_number: Callable[
 def canonical_cad(obj: dict) -> dict:
     """The document in canonical key order (see `_members`), numbers rounded to 1e-6. Operation order and a
     loop's curve order are meaning, so kept."""
-    root = load_schema(_form(obj)[0])
+    root = _schema(_form(obj)[0])
     return _map_numbers(obj, root, root, lambda number, _: canonical_number(number))
 
 
@@ -160,7 +202,7 @@ def normalise_to_mm(obj: dict, unit: str | None = None) -> dict:
         return canonical_cad(obj)
     if unit == "mm":
         return canonical_cad({**obj, "units": "mm"})
-    root = load_schema(name)
+    root = _schema(name)
     converted = _map_numbers(obj[body], root["properties"][body], root,
                              lambda number, is_length: to_mm(number, unit) if is_length else canonical_number(number))
     original = canonical_cad(obj)
@@ -170,9 +212,9 @@ def normalise_to_mm(obj: dict, unit: str | None = None) -> dict:
 
 # --- checks --------------------------------------------------------------------------------------------------
 
-def schema_errors(obj: Any, name: str) -> list[str]:
-    """The schema's errors, each `$.path: message`."""
-    return [f"{json_path(path)}: {message}" for path, message in _schema_errors(obj, name)]
+def schema_errors(obj: Any, name: str | None = None) -> list[str]:
+    """The errors against schema `name` (default: the one of the document's form), each `$.path: message`."""
+    return [f"{json_path(path)}: {message}" for path, message in _schema_errors(obj, name or _form(obj)[0])]
 
 
 def _schema_errors(obj: Any, name: str) -> list[Located]:
@@ -185,11 +227,27 @@ def _explain(error: ValidationError, name: str) -> list[Located]:
     if error.validator == "required" and isinstance(error.instance, dict) and "extrusion" in error.instance \
             and "'sketch'" in error.message:
         return [(path, f"{error.message}: the extrusion extrudes the part's own sketch, and there is none")]
+    if error.validator == "enum" and path[-1:] == ("operation",) and error.instance in FIRST_PART_REFUSES:
+        what = "a cut" if error.instance == "CutFeatureOperation" else "an intersection"
+        return [(path, f"{what} needs a body, and no feature before it builds one (the first part's operation is "
+                       "NewBodyFeatureOperation or JoinFeatureOperation)")]
+    if error.validator == "anyOf" and error.context:  # a loop or a curve of the array spelling
+        instance = error.instance
+        if isinstance(instance, list) and len(instance) > 1 and any(
+                isinstance(curve, dict) and "Center" in curve for curve in instance):
+            return [(path, "a loop with a circle has no other curve (a circle is a closed loop by itself)")]
+        root = _schema(name)
+        chosen = next((index for index, branch in enumerate(error.validator_value)
+                       if _fits(branch, instance, root)), None)
+        inside = [sub for sub in error.context if sub.relative_schema_path[0] == chosen]
+        return [located for sub in (inside or [best_match(error.context)]) for located in _explain(sub, name)]
+    if error.validator == "pattern":
+        return [(path, pattern_problem(error.instance, error.validator_value))]
     if error.validator != "oneOf":
         return [(path, error.message if len(error.message) <= 200 else error.message[:197] + "...")]
     instance = error.instance
     branches = [ref["$ref"].rsplit("/", 1)[-1] for ref in error.validator_value]
-    defs = load_schema(name)["$defs"]
+    defs = _schema(name)["$defs"]
     types = [defs[branch]["properties"]["type"]["const"] for branch in branches]
     if not isinstance(instance, dict):
         return [(path, f"expected an object with a 'type' among {', '.join(types)}")]
@@ -338,39 +396,19 @@ def locate_cad_errors(obj: Any) -> list[Located]:
         return errors
     schema_valid = not errors
     errors.extend(_number_errors(obj))
-    if name == TEXT2CAD:
-        if schema_valid:  # the adapter reads only schema-valid documents
+    if name != OPERATIONS and schema_valid:  # the adapter reads only schema-valid documents
+        keyed = name == TEXT2CAD
+        if keyed:
             errors.extend(numbering_errors(obj))
-            adapted = adapt(obj)
-            errors.extend((adapted.user_path(path), message)
-                          for path, message in _sequence_errors(adapted.document["operations"]))
-    elif isinstance(obj.get("operations"), list):
+        adapted = adapt(to_arrays(obj) if keyed else obj)
+        for path, message in _sequence_errors(adapted.document["operations"]):
+            at = adapted.user_path(path)
+            errors.append((keyed_path(obj, at) if keyed else at, message))
+    elif name == OPERATIONS and isinstance(obj.get("operations"), list):
         errors.extend(_sequence_errors(obj["operations"]))
     if not errors:
         errors.extend(_unit_errors(obj, body))
     return errors
-
-
-def locate_canonical_cad_errors(obj: dict) -> tuple[dict, list[Located]]:
-    """(canonical_cad(obj), its problems); a problem at a number that rounding to 1e-6 changed names the
-    input's own value, so `1e-09` is not reported as the 0 it rounds to."""
-    canonical = canonical_cad(obj)
-    located = []
-    for path, message in locate_cad_errors(canonical):
-        given, rounded = _value_at(obj, path), _value_at(canonical, path)
-        if isinstance(given, (int, float)) and not isinstance(given, bool) and given != rounded:
-            message += f" (the input gives {given!r}, which rounds to {rounded!r} at 1e-6)"
-        located.append((path, message))
-    return canonical, located
-
-
-def _value_at(obj: Any, path: Path) -> Any:
-    for part in path:
-        try:
-            obj = obj[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return obj
 
 
 def validate_cad(obj: Any) -> list[str]:
@@ -396,8 +434,32 @@ def scientific_notation_numbers(text: str) -> list[str]:
 
 
 def from_text2cad(doc: dict, unit: str | None = None) -> dict:
-    """The operations-model form of a Text2CAD document (see the module doc); it must be schema-valid."""
-    errors = schema_errors(doc, "cad")
+    """The operations-model form of a Text2CAD document in either spelling (see the module doc); it must be
+    schema-valid."""
+    keyed = layout(doc) == KEYED
+    errors = schema_errors(doc) if layout(doc) != OPERATIONS_LAYOUT else ["$: an operations-model document, not Text2CAD"]
     if errors:
         raise ValueError(f"not a valid Text2CAD document: {errors[0]}")
-    return adapt(doc, unit).document
+    return adapt(to_arrays(doc) if keyed else doc, unit).document
+
+
+def locate_canonical_cad_errors(obj: dict) -> tuple[dict, list[Located]]:
+    """(canonical_cad(obj), its problems); a problem at a number that rounding to 1e-6 changed names the
+    input's own value, so `1e-09` is not reported as the 0 it rounds to."""
+    canonical = canonical_cad(obj)
+    located = []
+    for path, message in locate_cad_errors(canonical):
+        given, rounded = _value_at(obj, path), _value_at(canonical, path)
+        if isinstance(given, (int, float)) and not isinstance(given, bool) and given != rounded:
+            message += f" (the input gives {given!r}, which rounds to {rounded!r} at 1e-6)"
+        located.append((path, message))
+    return canonical, located
+
+
+def _value_at(obj: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            obj = obj[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return obj

@@ -1,8 +1,14 @@
-"""Text2CAD's layout of CAD JSON (the users' format), and its adapter onto the project's operations model.
+"""Text2CAD's layout of CAD JSON (the users' format) in its two spellings, and its adapter onto the project's
+operations model.
 
-A Text2CAD document (SadilKhan/Text2CAD, CadSeqProc "minimal JSON", derived from DeepCAD's Fusion 360 JSON) is
-`{"parts": {"part_1": {"coordinate_system", "sketch": {"face_1": {"loop_1": {"line_1": …}}}, "extrusion",
-"description"?}, …}}`, schema `fiche_schema/cad.schema.json`. Its conventions, as Text2CAD reads them
+A Text2CAD document (SadilKhan/Text2CAD, CadSeqProc "minimal JSON", derived from DeepCAD's Fusion 360 JSON; CADmium
+uses it too) is `{"parts": {"part_1": {"coordinate_system", "sketch": {"face_1": {"loop_1": {"line_1": …}}}},
+"extrusion", "description"?}, …}}`: the *keyed* spelling, schema `text2cad.schema.json`, which datasets ship and
+vLLM cannot constrain. The *array* spelling, schema `cad.schema.json`, writes each numbered map as an array in
+number order (`{"parts": [{"coordinate_system", "sketch": [[[{"Start Point", "End Point"}, …]]], …}]}`, a
+curve's kind told by its fields); it is the training target and the constraint. `to_arrays` and `to_keyed`
+convert either way without loss (curves are renumbered per kind in traversal order, as Text2CAD numbers them).
+Its conventions, as Text2CAD reads them
 (CoordinateSystem / ExtrudeSequence / Line / Arc / Circle `.from_minimal_json`):
 - `Euler Angles` are degrees; the rotation is scipy's `Rotation.from_euler("zyx", angles, degrees=True)`
   (extrinsic: about z by the first angle, then y, then x), and the rows of its matrix are the sketch plane's
@@ -13,12 +19,13 @@ A Text2CAD document (SadilKhan/Text2CAD, CadSeqProc "minimal JSON", derived from
   only uses to quantise; the geometry is in the points.
 - lengths have no declared unit: DeepCAD normalises each model to fit a 0.75 cube.
 
-`fiche_schema.cad_json.from_text2cad` maps a document onto the operations model (`cad_operations.schema.json`): per part, in number
-order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame; no separate
-transform is needed, since Text2CAD places each sketch directly in the world), one profile per face, then an
-extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are left out.
+`fiche_schema.cad_json.from_text2cad` maps a document (either spelling) onto the operations model (`cad_operations.schema.json`): per
+part, in number order, a sketch in the world frame whose plane comes from the coordinate system (the part's frame;
+no separate transform is needed, since Text2CAD places each sketch directly in the world), one profile per face,
+then an extrude in the sketch frame of every face. `sketch_scale` and `description` have no counterpart and are
+left out.
 The adapter also records where each operation came from, so that `fiche_schema.cad_json` reports the operations
-model's findings with paths in the user's document.
+model's findings with paths in the user's document (`keyed_path` turns an array path into the keyed one).
 """
 from __future__ import annotations
 
@@ -39,11 +46,81 @@ _FIELD_NAMES = {ours: theirs for fields in CURVE_FIELDS.values() for ours, their
 _NUMBERED_KEY = re.compile(r"^([a-z]+)_([1-9][0-9]*)$")
 
 Path = tuple[str | int, ...]
+KEYED, ARRAYS, OPERATIONS = "keyed", "arrays", "operations"
 
 
-def is_text2cad(obj: Any) -> bool:
-    """Whether `obj` is to be read in Text2CAD's layout: anything but an object with `operations` and no `parts`."""
-    return not (isinstance(obj, dict) and "operations" in obj and "parts" not in obj)
+def layout(obj: Any) -> str:
+    """How `obj` is to be read: the operations model (`operations` and no `parts`), Text2CAD's keyed spelling
+    (`parts` is an object) or its array spelling (anything else)."""
+    if isinstance(obj, dict) and "operations" in obj and "parts" not in obj:
+        return OPERATIONS
+    return KEYED if isinstance(obj, dict) and isinstance(obj.get("parts"), dict) else ARRAYS
+
+
+def curve_kind_of(curve: dict) -> str:
+    """"circle", "arc" or "line": the array spelling tells a curve's kind by its fields."""
+    return "circle" if "Center" in curve else "arc" if "Mid Point" in curve else "line"
+
+
+def to_arrays(doc: dict) -> dict:
+    """A keyed Text2CAD document (valid under text2cad.schema.json) in the array spelling: every numbered map
+    becomes an array in number order; a loop's curves keep their given (traversal) order."""
+    def parts(mapping: dict) -> list:
+        def sketch(faces: dict) -> list:
+            return [[list(face[k].values()) for k in by_number(face)] for face in (faces[f] for f in by_number(faces))]
+
+        return [{key: sketch(item) if key == "sketch" else item for key, item in part.items()}
+                for part in (mapping[p] for p in by_number(mapping))]
+
+    out = {key: (parts(value) if key == "parts" else value) for key, value in doc.items()}
+    if isinstance(doc.get("source"), dict):
+        out["source"] = {**doc["source"], "parts": parts(doc["source"]["parts"])}
+    return out
+
+
+def to_keyed(doc: dict) -> dict:
+    """An array-spelling document (valid under cad.schema.json) in Text2CAD's keyed spelling: part_N, face_N,
+    loop_N, and curves named by kind and numbered per kind in traversal order (line_1, arc_1, line_2, …)."""
+    def loop(curves: list) -> dict:
+        counts: dict[str, int] = {}
+        named = {}
+        for curve in curves:
+            kind = curve_kind_of(curve)
+            counts[kind] = counts.get(kind, 0) + 1
+            named[f"{kind}_{counts[kind]}"] = curve
+        return named
+
+    def parts(items: list) -> dict:
+        return {f"part_{p}": {key: ({f"face_{f}": {f"loop_{n}": loop(curves) for n, curves in enumerate(face, 1)}
+                                    for f, face in enumerate(item, 1)} if key == "sketch" else item)
+                              for key, item in part.items()} for p, part in enumerate(items, 1)}
+
+    out = {key: (parts(value) if key == "parts" else value) for key, value in doc.items()}
+    if isinstance(doc.get("source"), dict):
+        out["source"] = {**doc["source"], "parts": parts(doc["source"]["parts"])}
+    return out
+
+
+# Numbered maps of the keyed spelling: which one a path step lands in, and which one its members hold.
+_INNER = {"parts": None, "faces": "loops", "loops": "curves", "curves": None}
+
+
+def keyed_path(doc: dict, path: Path) -> Path:
+    """The path in the keyed document `doc` of `path`, a path in `to_arrays(doc)`."""
+    out: list[str | int] = []
+    node: Any = doc
+    level: str | None = None  # the numbered map `node` is, if any
+    for step in path:
+        if level is not None and isinstance(step, int) and isinstance(node, dict):
+            keys = list(node) if level == "curves" else by_number(node)  # curves: traversal order
+            if step >= len(keys):
+                return (*out, step)
+            step, level = keys[step], _INNER[level]
+        else:
+            level = {"parts": "parts", "sketch": "faces"}.get(step) if isinstance(step, str) else None
+        out.append(step)
+        node = node.get(step) if isinstance(node, dict) else None
+    return tuple(out)
 
 
 def key_number(key: str) -> int | None:
@@ -117,7 +194,8 @@ class Adapted:
 
 
 def adapt(doc: dict, unit: str | None = None) -> Adapted:
-    """`doc` (valid under cad.schema.json) in the operations model, with the origin of each operation.
+    """`doc` (array spelling, valid under cad.schema.json) in the operations model, with the origin of each
+    operation (a path in `doc`).
 
     `units` is the document's, else `unit`, else "unitless"."""
     origin: dict[Path, Path] = {("operations",): ("parts",)}
@@ -132,10 +210,10 @@ def adapt(doc: dict, unit: str | None = None) -> Adapted:
     return Adapted(document, origin)
 
 
-def _operations(parts: dict, at: Path, user_at: Path, origin: dict[Path, Path]) -> list[dict]:
+def _operations(parts: list, at: Path, user_at: Path, origin: dict[Path, Path]) -> list[dict]:
     operations: list[dict] = []
-    for part_key in by_number(parts):
-        part, user = parts[part_key], (*user_at, part_key)
+    for number, part in enumerate(parts, 1):
+        part_key, user = f"part_{number}", (*user_at, number - 1)
         x_axis, normal = sketch_axes(part["coordinate_system"]["Euler Angles"])
         sketch_id, faces = f"{part_key}_sketch", part["sketch"]
         sketch_at = (*at, len(operations))
@@ -143,21 +221,18 @@ def _operations(parts: dict, at: Path, user_at: Path, origin: dict[Path, Path]) 
                        (*sketch_at, "frame"): (*user, "coordinate_system"),
                        (*sketch_at, "profiles"): (*user, "sketch")})
         profiles = []
-        for p, face_key in enumerate(by_number(faces)):
-            origin[(*sketch_at, "profiles", p)] = (*user, "sketch", face_key)
+        for p, face in enumerate(faces):
+            origin[(*sketch_at, "profiles", p)] = (*user, "sketch", p)
             loops = []
-            for l, loop_key in enumerate(by_number(faces[face_key])):
-                loop = faces[face_key][loop_key]
-                origin[(*sketch_at, "profiles", p, "loops", l)] = (*user, "sketch", face_key, loop_key)
+            for l, loop in enumerate(face):
+                origin[(*sketch_at, "profiles", p, "loops", l)] = (*user, "sketch", p, l)
                 curves = []
-                for c, curve_key in enumerate(loop):
-                    origin[(*sketch_at, "profiles", p, "loops", l, "curves", c)] = (
-                        *user, "sketch", face_key, loop_key, curve_key)
-                    kind = curve_kind(curve_key)
-                    curves.append({"type": kind, **{ours: loop[curve_key][theirs]
-                                                    for ours, theirs in CURVE_FIELDS[kind].items()}})
+                for c, curve in enumerate(loop):
+                    origin[(*sketch_at, "profiles", p, "loops", l, "curves", c)] = (*user, "sketch", p, l, c)
+                    kind = curve_kind_of(curve)
+                    curves.append({"type": kind, **{ours: curve[theirs] for ours, theirs in CURVE_FIELDS[kind].items()}})
                 loops.append({"curves": curves})
-            profiles.append({"id": face_key, "loops": loops})
+            profiles.append({"id": f"face_{p + 1}", "loops": loops})
         operations.append({"id": sketch_id, "type": "sketch", "frame": "world",
                            "plane": {"origin": part["coordinate_system"]["Translation Vector"], "normal": normal,
                                      "x_axis": x_axis},

@@ -120,12 +120,37 @@ def _path_order(path: tuple) -> tuple:
     return tuple((isinstance(part, str), part if isinstance(part, int) else 0, str(part)) for part in path)
 
 
+# The string rule of the fiche and CAD schemas: `^[C]{m,n}$`, C the admitted characters (escapes such as \] inside).
+_STRING_RULE = re.compile(r"^\^\[(?P<chars>(?:\\.|[^\]\\])+)\]\{(?P<least>[0-9]+),(?P<most>[0-9]+)\}\$$")
+
+
+def pattern_problem(text: Any, pattern: str) -> str:
+    """Why `text` fails `pattern`, shown and named: for the string rule, its length against the limit and the
+    characters it does not admit; for another pattern, that it does not match."""
+    shown = repr(text) if len(repr(text)) <= 60 else repr(text)[:57] + "..."
+    rule = _STRING_RULE.match(pattern)
+    if rule is None or not isinstance(text, str):
+        return f"{shown} has characters or a length the schema's pattern forbids"
+    admitted = ecma_regex(f"^[{rule['chars']}]$")
+    problems = []
+    if len(text) > int(rule["most"]):
+        problems.append(f"is {len(text)} characters long; the limit is {rule['most']}")
+    if len(text) < int(rule["least"]):
+        problems.append("is empty")
+    forbidden = sorted({char for char in text if not admitted.search(char)})
+    if forbidden:
+        listed = ", ".join(f"U+{ord(char):04X} {char!r}" for char in forbidden[:5])
+        problems.append(f"has characters the schema does not admit: {listed}"
+                        + (' (fiche convert writes " as ″ and \\ as ⧵)' if set(forbidden) & {'"', "\\"} else ""))
+    return f"{shown} " + " and ".join(problems)
+
+
 def _message(error: ValidationError, path: tuple) -> str:
     where = json_path(path)
     instance = repr(error.instance)
     shown = instance if len(instance) <= 60 else instance[:57] + "..."
     if error.validator == "pattern":
-        return f"{where}: {shown} has characters or a length the schema's pattern forbids"
+        return f"{where}: {pattern_problem(error.instance, error.validator_value)}"
     if error.validator in ("maxLength", "minLength", "enum", "type", "minimum", "maximum",
                            "exclusiveMinimum", "exclusiveMaximum", "const"):
         return f"{where}: {shown} fails {error.validator} {error.validator_value!r}"

@@ -12,9 +12,9 @@ from fiche_vlm.predict import predict_file
 from fiche_vlm.predict.run import DEFAULT_CONCURRENCY, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT_S
 
 # What each task asks the endpoint for: (schema the answer is checked against, whether the server constrains it).
-# The CAD schema names curves by several patternProperties (line_N, arc_N, circle_N), which vLLM refuses for
-# xgrammar (has_xgrammar_unsupported_json_features); its answers are checked after the fact instead.
-TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", False), "cadquery": ("text", False),
+# The CAD schema is Text2CAD's layout with arrays, which vLLM accepts for xgrammar and guidance; its answers are
+# also checked after the fact (fiche_schema.cad_json.validate_cad: depths, numbers, units).
+TASK_REQUESTS = {"fiche": ("fiche", True), "cad_json": ("cad", True), "cadquery": ("text", False),
                  "qa": ("text", False)}
 
 

@@ -34,6 +34,8 @@ CASES: dict[str, tuple[int, str, str]] = {
     "conv_fiche_no_images.jsonl": (1, "images", "expected a non-empty list of image paths"),
     "conv_fiche_output_null.jsonl": (1, "output", "is null: a training record needs the gold JSON"),
     "conv_fiche_output_schema_invalid.jsonl": (1, "output.dimensions.H", "-5 is less than or equal to the minimum of 0"),
+    "conv_fiche_paragraph_over_limit.jsonl": (1, "output.working_principle",
+                                              "is 1001 characters long; the limit is 1000"),
     "conv_fiche_image_token_in_text.jsonl": (1, "context_text", "contains '<image>'"),
     "conv_fiche_id_with_slash.jsonl": (1, "id", "cannot name a file"),
     "conv_fiche_id_too_long.jsonl": (1, "id", "260 bytes long in UTF-8 (260 characters), more than the 200"),

@@ -82,6 +82,14 @@ def test_fiche_output_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
     check_loads(tiny_model_dir, tmp_path / "ds", "fiches", tmp_path)
 
 
+def test_realistic_french_fiche_output_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The French fiche with ’ « » ≤ ⌀ N·m, 1/2" threads (written ″), a Windows path and a 1,000-character
+    paragraph trains: its converted record loads with nothing dropped."""
+    convert_fiches(Path(__file__).parent / "data" / "fiche_verin_fr.jsonl", tmp_path / "ds" / "verin.json",
+                   dataset_dir=tmp_path / "ds", name="verin", long_side=TINY_BAND, data_root=DATA.parent, strict=True)
+    check_loads(tiny_model_dir, tmp_path / "ds", "verin", tmp_path)
+
+
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_qa_output_loads(tiny_model_dir: Path, tmp_path: Path, split: str) -> None:
     convert_qa(DATA / "qa" / "manual_qa.jsonl", tmp_path / "ds" / "manual_qa.json", dataset_dir=tmp_path / "ds",

@@ -1,5 +1,6 @@
 """Text → CAD JSON: system prompt, text-only records, canonical numbers (1e-6, never an exponent), the target
-equal to fiche_schema.cad_json.cad_text, invalid CAD rejected with its path."""
+equal to fiche_schema.cad_json.cad_text of the array spelling, invalid CAD rejected with its path in the user's
+spelling, CADmium-style annotations accepted."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from converters.cad_json import EXPLAIN_SYSTEM_PROMPT, SYSTEM_PROMPT, convert_te
 from converters.engine import NothingConverted
 from fiche_schema.cad_json import cad_text, validate_cad
 from fiche_schema.canonical import dumps_plain, plain_number_text
+from fiche_schema.text2cad import to_arrays, to_keyed
 from fiche_vlm import PROJECT_ROOT
 from fiche_vlm.cli.convert import convert
 
@@ -50,12 +52,13 @@ def test_sample_converts_to_text_only_records(tmp_path: Path) -> None:
         assert system == {"role": "system", "content": SYSTEM_PROMPT}
         assert user == {"role": "user", "content": source["instruction"]}
         assert assistant["role"] == "assistant" and "e-" not in assistant["content"]
-        assert assistant["content"] == cad_text(source["cad"])
+        assert assistant["content"] == cad_text(to_arrays(source["cad"]))  # the spelling vLLM can constrain
         assert validate_cad(json.loads(assistant["content"])) == []
+        assert cad_text(to_keyed(json.loads(assistant["content"]))) == cad_text(source["cad"])  # nothing lost
         assert "images" not in record
-    holed = json.loads(records[1]["messages"][2]["content"])["parts"]["part_1"]
+    holed = json.loads(records[1]["messages"][2]["content"])["parts"][0]
     assert holed["coordinate_system"]["Translation Vector"] == [0, 0, 0]  # 1e-07 rounded away
-    assert holed["sketch"]["face_1"]["loop_2"]["circle_1"]["Radius"] == 0.15  # 0.1 + 0.2 - 0.15
+    assert holed["sketch"][0][1] == [{"Center": [0.375, 0.375], "Radius": 0.15}]  # 0.1 + 0.2 - 0.15
     entry = json.loads((tmp_path / "dataset_info.json").read_text())["text2cad"]
     assert entry["columns"] == {"messages": "messages"} and entry["tags"]["system_tag"] == "system"
 
@@ -119,3 +122,31 @@ def test_explain_refuses_cad_text_that_llamafactory_would_read_as_an_image(tmp_p
     report = refused.value.report
     assert (report.read, report.written, report.rejected) == (1, 0, 1)
     assert report.rejects[0].field == "cad" and "image slot" in report.rejects[0].problem
+
+
+def test_cadmium_style_annotations_convert_with_their_quotes_substituted(tmp_path: Path) -> None:
+    """CADmium's descriptions have a shape and sizes but no name, and final_shape may be empty."""
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["final_shape"] = ""
+    first["cad"]["parts"]["part_1"]["description"] = {"shape": 'A 3" plate', "length": 0.75, "width": 0.5,
+                                                      "height": 0.0375}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    report = convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t", strict=True)
+    assert (report.written, report.substituted) == (1, 1)
+    target = json.loads(json.loads((tmp_path / "t.json").read_text())[0]["messages"][2]["content"])
+    assert target["final_shape"] == "" and target["parts"][0]["description"]["shape"] == "A 3″ plate"
+    assert validate_cad(target) == []
+
+
+def test_a_keyed_text_the_answer_spelling_refuses_is_rejected_with_its_keyed_path(tmp_path: Path) -> None:
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    first["cad"]["parts"]["part_1"]["description"] = {"shape": "plate\u0007", "length": 1, "width": 1, "height": 1}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(first) + "\n")
+    with pytest.raises(NothingConverted) as refused:  # its only line: nothing written
+        convert_text2cad(src, tmp_path / "t.json", dataset_dir=tmp_path, name="t")
+    report = refused.value.report
+    assert (report.written, report.rejected) == (0, 1)
+    reject = report.rejects[0]
+    assert reject.field == "cad.parts.part_1.description.shape" and "U+0007" in reject.problem

@@ -284,9 +284,9 @@ def test_cad_json_sample_gold_in_text2cad_layout_scores_fully_valid(tmp_path):
     assert metrics["structural_f1"]["micro"]["f1"] == 1.0 and metrics["structural_f1"]["macro_f1"] == 1.0
 
     step = copy.deepcopy(targets["t2c-step"])
-    del step["parts"]["part_2"]  # the joined block is missing: valid, but structurally short
+    del step["parts"][1]  # the joined block is missing: valid, but structurally short
     cut_first = copy.deepcopy(targets["t2c-plate"])
-    cut_first["parts"]["part_1"]["extrusion"]["operation"] = "CutFeatureOperation"
+    cut_first["parts"][0]["extrusion"]["operation"] = "CutFeatureOperation"
     damaged = write_jsonl(tmp_path / "damaged.jsonl", [
         prediction("t2c-step", step), prediction("t2c-plate", cut_first),
         *(prediction(key, cad) for key, cad in targets.items() if key not in ("t2c-step", "t2c-plate"))])
@@ -296,7 +296,8 @@ def test_cad_json_sample_gold_in_text2cad_layout_scores_fully_valid(tmp_path):
     assert items["t2c-step"]["valid"] and items["t2c-step"]["structure"]["fp"] == 0
     assert 0 < items["t2c-step"]["structure"]["recall"] < 1
     assert items["t2c-plate"]["errors"] == [
-        "$.parts.part_1.extrusion.operation: a cut needs a body, and no feature before it builds one"]
+        "$.parts[0].extrusion.operation: a cut needs a body, and no feature before it builds one (the first part's "
+        "operation is NewBodyFeatureOperation or JoinFeatureOperation)"]
     # «operation=CutFeatureOperation» where gold has «NewBodyFeatureOperation»: one token wrong each way
     assert (items["t2c-plate"]["structure"]["fp"], items["t2c-plate"]["structure"]["fn"]) == (1, 1)
     report = (tmp_path / "damaged" / "report.md").read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
-"""CAD JSON: schema and semantic checks, canonical key order, units normalised to mm with originals kept; for both
-forms: Text2CAD's layout (the users' format and the training target) and the project's operations model."""
+"""CAD JSON: schema and semantic checks, canonical key order, units normalised to mm with originals kept; for every
+form: Text2CAD's layout with arrays (the training target and the constraint), its keyed spelling (the users'
+format) and the project's operations model."""
 from __future__ import annotations
 
 import copy
@@ -19,7 +20,7 @@ from fiche_schema.cad_json import (
     scientific_notation_numbers,
     validate_cad,
 )
-from fiche_schema.text2cad import sketch_axes
+from fiche_schema.text2cad import keyed_path, sketch_axes, to_arrays, to_keyed
 
 DATA = Path(__file__).parent / "data"
 PLATE = json.loads((DATA / "post_cad_plate.json").read_text(encoding="utf-8"))
@@ -307,6 +308,69 @@ def test_text2cad_validation_never_crashes_and_speaks_the_users_form(document):
         assert canonical_cad(canonical_cad(document)) == canonical_cad(document)
         assert validate_cad(json.loads(cad_text(document))) == []
         assert validate_cad(from_text2cad(document)) == []
+
+
+# --- the array spelling: what the model is trained on and constrained to ------------------------------------
+
+@pytest.mark.parametrize("document", [*SAMPLE_CAD, BRACKET])
+def test_array_spelling_is_valid_and_converts_back_without_loss(document):
+    arrays = to_arrays(canonical_cad(document))
+    assert isinstance(arrays["parts"], list) and validate_cad(arrays) == []
+    assert cad_text(to_keyed(arrays)) == cad_text(document)
+    assert validate_cad(from_text2cad(arrays)) == [] and from_text2cad(arrays) == from_text2cad(canonical_cad(document))
+    normalised = normalise_to_mm(arrays, "cm")  # adds `source`, which an answer never has
+    assert normalised["source"]["parts"] == canonical_cad(arrays)["parts"] and validate_cad(normalised) == []
+
+
+def test_array_spelling_names_curves_by_kind_when_keyed_again():
+    loop = [{"Start Point": [0, 0], "End Point": [1, 0]}, {"Start Point": [1, 0], "Mid Point": [1.5, 0.5],
+                                                             "End Point": [1, 1]}, {"Start Point": [1, 1], "End Point": [0, 0]}]
+    part = {"coordinate_system": {"Euler Angles": [0, 0, 0], "Translation Vector": [0, 0, 0]}, "sketch": [[loop]],
+            "extrusion": {"extrude_depth_towards_normal": 1, "extrude_depth_opposite_normal": 0, "sketch_scale": 1.5,
+                          "operation": "NewBodyFeatureOperation"}}
+    keyed = to_keyed({"parts": [part]})
+    assert list(keyed["parts"]["part_1"]["sketch"]["face_1"]["loop_1"]) == ["line_1", "arc_1", "line_2"]
+    assert keyed_path(keyed, ("parts", 0, "sketch", 0, 0, 2, "End Point")) == (
+        "parts", "part_1", "sketch", "face_1", "loop_1", "line_2", "End Point")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda d: d["parts"][0]["extrusion"].update(operation="CutFeatureOperation"),
+     "$.parts[0].extrusion.operation: a cut needs a body, and no feature before it builds one"),
+    (lambda d: d["parts"][0]["sketch"][0][0].append({"Center": [0, 0], "Radius": 1}),
+     "$.parts[0].sketch[0][0]: a loop with a circle has no other curve"),
+    (lambda d: d["parts"][0]["sketch"][0][0][1]["Mid Point"].pop(), "$.parts[0].sketch[0][0][1].Mid Point: "),
+    (lambda d: d["parts"][1]["extrusion"].update(extrude_depth_towards_normal=0, extrude_depth_opposite_normal=0),
+     "$.parts[1].extrusion: both extrusion depths are 0"),
+    (lambda d: d.update(final_name="a\nb"), "$.final_name: 'a\\nb' has characters the schema does not admit"),
+])
+def test_array_spelling_errors_name_array_paths(damage, expected):
+    document = to_arrays(canonical_cad(BRACKET))
+    damage(document)
+    errors = validate_cad(document)
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_cadmium_style_annotations_are_accepted_in_both_spellings():
+    """CADmium's descriptions carry a shape and sizes but no name; its final_shape may be empty."""
+    keyed = copy.deepcopy(SAMPLE_CAD[0])
+    keyed.update(final_name="Rectangular plate", final_shape="")
+    keyed["parts"]["part_1"]["description"] = {"shape": "a thin rectangular plate", "length": 0.75, "width": 0.5,
+                                               "height": 0.0375}
+    assert validate_cad(keyed) == [] and validate_cad(to_arrays(keyed)) == []
+
+
+def test_cad_check_command_reads_array_files(tmp_path):
+    from click.testing import CliRunner
+
+    from fiche_vlm.cli.postprocess import cad_check
+
+    path = tmp_path / "bracket.json"
+    path.write_text(json.dumps(to_arrays(BRACKET)), encoding="utf-8")
+    result = CliRunner().invoke(cad_check, [str(path), "--mm", "--unit", "cm", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out" / "bracket.json").read_text(encoding="utf-8"))
+    assert written["units"] == "mm" and isinstance(written["source"]["parts"], list)
 
 
 # --- the one canonical writer, shared with fiches and the converter -------------------------------------------

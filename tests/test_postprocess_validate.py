@@ -35,7 +35,11 @@ def test_valid_fiche_has_no_errors():
     (lambda f: f.pop("object"), "$: 'object' is a required property"),
     (lambda f: f["dimensions"].update(unit="ft"), "$.dimensions.unit: 'ft' fails enum"),
     (lambda f: f["dimensions"].update(H=-1), "$.dimensions.H: -1 fails exclusiveMinimum 0"),
-    (lambda f: f["components"].append("a\nb"), "$.components[2]: 'a\\nb' has characters or a length"),
+    (lambda f: f["components"].append("a\nb"), "$.components[2]: 'a\\nb' has characters the schema does not admit: "
+                                                "U+000A '\\n'"),
+    (lambda f: f.update(working_principle="x" * 1001), "$.working_principle: 'xxx"),
+    (lambda f: f.update(working_principle="x" * 1001), "... is 1001 characters long; the limit is 1000"),
+    (lambda f: f["components"].append("y" * 301), "is 301 characters long; the limit is 300"),
     (lambda f: f.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
     (lambda f: f.update(components="corps"), "$.components: 'corps' fails type 'array'"),
     (lambda f: f["dimensions"].update(W=float("nan")), "$.dimensions.W: nan is not a JSON number"),
@@ -51,7 +55,9 @@ def test_each_problem_is_named_with_its_path(mutate, expected):
 def test_a_line_break_that_the_pattern_forbids_is_invalid_even_at_the_end(text):
     # Python's re.search lets "$" match before a final "\n"; JSON Schema's ECMA-262 "$" does not.
     fiche = dict(copy.deepcopy(VALID), object=text)
-    assert validate_fiche(fiche) == [f"$.object: {text!r} has characters or a length the schema's pattern forbids"]
+    char = text.strip("Pompe")
+    assert validate_fiche(fiche) == [f"$.object: {text!r} has characters the schema does not admit: "
+                                     f"U+{ord(char):04X} {char!r}"]
     assert not schema_validator("fiche").is_valid(fiche)  # the fast check
     assert not json_schema_validator(load_schema("fiche")).is_valid(fiche)  # jsonschema, as everyone should use it
     assert Draft202012Validator(load_schema("fiche")).is_valid(fiche) == (text == "Pompe\n")  # the bug itself

@@ -369,24 +369,67 @@ def test_cli_serves_in_the_foreground_until_signalled(tmp_path: Path, monkeypatc
     assert port_is_free("127.0.0.1", port)
 
 
+# Run in .venv-serve: vLLM's own checks of what each structured-output backend cannot enforce; the compilation
+# against a real vocabulary that vLLM does per request (xgrammar 0.2.8 passed the checks, then failed here on a
+# class written with \\u escapes); then what the grammar (no whitespace, compact separators, as vLLM's) accepts.
+_BACKEND_CHECK = """
+import json, sys
+import xgrammar as xgr
+from transformers import AutoTokenizer
+from xgrammar.testing import _is_grammar_accept_string as accepts
+from vllm.v1.structured_output.backend_guidance import has_guidance_unsupported_json_features as guidance_bad
+from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as xgrammar_bad
+cases = json.load(open(sys.argv[1]))
+vocabulary = xgr.TokenizerInfo.from_huggingface(AutoTokenizer.from_pretrained(sys.argv[2]))
+result = {}
+for name, case in cases.items():
+    schema = case["schema"]
+    xgr.GrammarCompiler(vocabulary).compile_json_schema(json.dumps(schema), any_whitespace=False)
+    grammar = xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"))
+    result[name] = {"xgrammar_refuses": xgrammar_bad(schema), "guidance_refuses": guidance_bad(schema),
+                    "accepted": [accepts(grammar, text) for text in case["texts"]]}
+print(json.dumps(result))
+"""
+
+
 @pytest.mark.server
-def test_vllm_takes_the_fiche_schema_for_xgrammar_but_not_the_cad_schema() -> None:
-    """vLLM's own check (in .venv-serve) of what xgrammar cannot enforce: the fiche schema must pass it, or the
-    constraint is refused; the CAD schema fails it, which is why `fiche eval --task cad_json` does not send it."""
-    from fiche_schema import SCHEMA_DIR
+def test_vllm_constrains_the_fiche_and_cad_schemas_with_xgrammar_and_guidance(tiny_model_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """The fiche and CAD schemas pass vLLM's checks for both backends (Text2CAD's keyed spelling does not, which
+    is why answers use arrays); xgrammar's grammar admits realistic fiche text and CAD answers, and cannot
+    emit `"` or `\\` in a pattern-bounded string, raw or escaped (why converters write ″ and ⧵)."""
+    from test_fiche_text import REALISTIC, with_text  # a sibling module (pytest puts tests/ on sys.path)
+
+    from fiche_schema import load_schema
+    from fiche_schema.cad_json import cad_text
+    from fiche_schema.quotes import substitute_quotes
+    from fiche_schema.text2cad import to_arrays
     from fiche_vlm.evaluate import TASK_REQUESTS
 
-    check = ("import json, sys\n"
-             "from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features as bad\n"
-             "print(json.dumps([bad(json.load(open(path))) for path in sys.argv[1:]]))")
-    paths = [str(SCHEMA_DIR / "fiche.schema.json"), str(SCHEMA_DIR / "cad.schema.json")]
-    result = subprocess.run([str(serve_python()), "-c", check, *paths], capture_output=True, text=True, timeout=300,
+    def compact(value: dict) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    fiches = [compact(substitute_quotes(with_text(field, text))[0]) for field, text in REALISTIC]
+    quoted = [compact(with_text("object", "1/2")).replace("1/2", escaped) for escaped in
+              ('1/2\\"', "C:\\\\CAO", "1/2\\u0022")]  # 1/2\" and C:\\CAO and \u0022: valid JSON, refused
+    sample = [json.loads(line)["cad"] for line in
+              (Path(__file__).parents[1] / "data" / "text2cad" / "text2cad.jsonl").read_text().splitlines()]
+    cad_answers = [cad_text(to_arrays(cad)) for cad in sample]
+    cases = {"fiche": {"schema": load_schema("fiche"), "texts": fiches + quoted},
+             "cad": {"schema": load_schema("cad"), "texts": cad_answers + [compact(sample[0])]},
+             "text2cad": {"schema": load_schema("text2cad"), "texts": []}}
+    (tmp_path / "cases.json").write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
+    result = subprocess.run([str(serve_python()), "-c", _BACKEND_CHECK, str(tmp_path / "cases.json"),
+                             str(tiny_model_dir)], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "VLLM_TARGET_DEVICE": "cpu"})
     assert result.returncode == 0, result.stderr[-2000:]
-    fiche_unsupported, cad_unsupported = json.loads(result.stdout.strip().splitlines()[-1])
-    assert not fiche_unsupported
-    assert cad_unsupported and TASK_REQUESTS["cad_json"] == ("cad", False)
-    assert TASK_REQUESTS["fiche"] == ("fiche", True)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("fiche", "cad"):
+        assert not found[name]["xgrammar_refuses"] and not found[name]["guidance_refuses"], name
+    assert found["text2cad"]["xgrammar_refuses"] and found["text2cad"]["guidance_refuses"]
+    assert found["fiche"]["accepted"] == [True] * len(fiches) + [False] * len(quoted)
+    assert found["cad"]["accepted"] == [True] * len(cad_answers) + [False]  # the keyed spelling is not an answer
+    assert TASK_REQUESTS["cad_json"] == ("cad", True) and TASK_REQUESTS["fiche"] == ("fiche", True)
 
 
 def test_log_follower_stopped_before_any_log_ends_quietly(tmp_path: Path, monkeypatch) -> None:

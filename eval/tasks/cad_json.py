@@ -1,7 +1,8 @@
 """Text → CAD JSON task: schema-valid rate (fiche_schema.cad_json.validate_cad), exact match, structural F1.
 
-Gold and predictions are read in either CAD JSON form (Text2CAD's layout, the training target, or the operations
-model); validity is the same check the converter applies to the gold, so valid gold scores 100 %."""
+Gold and predictions are read in any CAD JSON form (Text2CAD's layout with arrays, the training target; its keyed
+spelling, compared after `to_arrays`; or the operations model); validity is the same check the converter applies to
+the gold, so valid gold scores 100 %."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,11 +17,15 @@ from eval.tasks.base import Pair, TaskResult, fraction, item_table, summary
 
 def score(pairs: Sequence[Pair], out_dir: Path) -> TaskResult:
     from fiche_schema.cad_json import canonical_cad, validate_cad
+    from fiche_schema.text2cad import KEYED, layout, to_arrays
 
     items, pooled, gold_valid = [], PRCounts(), 0
     for pair in pairs:
         gold_errors = validate_cad(pair.gold.target)
         gold_valid += not gold_errors
+        gold = pair.gold.target
+        if not gold_errors and layout(gold) == KEYED:
+            gold = to_arrays(gold)
         predicted = pair.prediction.json if pair.prediction is not None else None
         if pair.prediction is None:
             errors = ["no prediction for this id"]
@@ -28,14 +33,14 @@ def score(pairs: Sequence[Pair], out_dir: Path) -> TaskResult:
             errors = ["no JSON object in the answer"]
         else:
             errors = validate_cad(predicted)
-        counts = structural_counts(predicted, pair.gold.target)
+        counts = structural_counts(predicted, gold)
         pooled = pooled + counts
         if predicted is None:
             exact = False
         elif not errors and not gold_errors:
-            exact = canonical_cad(predicted) == canonical_cad(pair.gold.target)
+            exact = canonical_cad(predicted) == canonical_cad(gold)
         else:  # canonical form needs valid documents; plain equality still says whether the answer is the gold
-            exact = predicted == pair.gold.target
+            exact = predicted == gold
         items.append({"id": pair.gold.id, "valid": not errors, "errors": errors, "exact_match": exact,
                       "structure": counts.as_dict()})
 

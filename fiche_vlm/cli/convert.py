@@ -204,7 +204,8 @@ def validate(file: Path, data_root: Path | None) -> None:
     report = validate_fiche_file(file, data_root=data_root)
     for reject in report.rejects:
         click.echo(reject.message)
-    click.echo(f"{location(file)}: {report.read} lines, {report.written} valid, {report.rejected} with problems")
+    substituted = f' ({report.substituted} " or \\ to be written as ″ or ⧵)' if report.substituted else ""
+    click.echo(f"{location(file)}: {report.read} lines, {report.written} valid{substituted}, {report.rejected} with problems")
     if report.rejects:
         raise SystemExit(1)
 
