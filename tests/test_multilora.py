@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fiche_io.processes import group_alive
 from fiche_vlm.cli import main
 from fiche_vlm.predict import predict_file
-from fiche_vlm.serve import VLLMServer, group_alive
+from fiche_vlm.serve import VLLMServer
 
 pytestmark = pytest.mark.server
 

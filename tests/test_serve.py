@@ -433,7 +433,7 @@ def test_vllm_constrains_the_fiche_and_cad_schemas_with_xgrammar_and_guidance(ti
 
 
 def test_log_follower_stopped_before_any_log_ends_quietly(tmp_path: Path, monkeypatch) -> None:
-    from fiche_vlm.serve import LogFollower
+    from fiche_vlm.cli.serve import LogFollower
 
     errors = []
     monkeypatch.setattr(threading, "excepthook", errors.append)
