@@ -109,7 +109,7 @@ def test_the_same_file_is_found_through_hard_links_and_nothing_else_is(tmp_path)
     (["predict", "IN", "--out", "o.jsonl", "--timeout", "nan"], "'--timeout': 'nan' is not a finite number"),
     (["scad", "IN", "--out", "o", "--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
     (["cadquery-run", "IN", "--out", "o", "--timeout", "inf"], "'--timeout': 'inf' is not a finite number"),
-    (["cadquery-run", "IN", "--out", "o", "--memory-mb", "0"], "'--memory-mb': 0 is not in the range x>=1"),
+    (["cadquery-run", "IN", "--out", "o", "--memory-mb", "0"], "'--memory-mb': 0 is not in the range x>=256"),
     (["convert", "pdf", "IN", "--out", "o.jsonl", "--dpi", "0"], "'--dpi': 0 is not in the range x>=1"),
     (["convert", "qa", "IN", "--out", "o.json", "--name", "q", "--val-ratio", "1"],
      "'--val-ratio': 1.0 is not in the range 0<=x<1"),

@@ -56,8 +56,13 @@ def test_sample_is_in_the_gencad_code_and_cad_recode_styles() -> None:
 
 
 def test_code_too_deeply_nested_is_refused_and_the_conversion_goes_on(tmp_path: Path) -> None:
-    src = Path(__file__).parent / "data" / "bad" / "conv_cadquery_code_nested_100000_unary_minus.jsonl"
-    report = convert_cadquery(src, tmp_path / "cq.json", dataset_dir=tmp_path, name="cq", long_side=(224, 224))
+    bad = Path(__file__).parent / "data" / "bad" / "conv_cadquery_code_nested_100000_unary_minus.jsonl"
+    src = tmp_path / "cq.jsonl"  # the deep line, then a good one that must still be converted
+    src.write_text(bad.read_text(encoding="utf-8") + json.dumps(
+        {"deepcad_id": "fine", "image": str(bad.parent / "conv_view.png"),
+         "cadquery": "import cadquery as cq\nresult = cq.Workplane('XY').box(1, 1, 1)\n"}) + "\n", encoding="utf-8")
+    report = convert_cadquery(src, tmp_path / "cq.json", dataset_dir=tmp_path, name="cq", long_side=(224, 224),
+                              data_root=bad.parent)
     assert (report.read, report.written, report.rejected) == (2, 1, 1)
     assert "nested too deeply" in report.rejects[0].problem
     assert [record["id"] for record in json.loads((tmp_path / "cq.json").read_text())] == ["fine"]
