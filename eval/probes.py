@@ -12,7 +12,6 @@ A probe passes when:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from eval.loading import InputError, read_records_or_fail
 from eval.report import Paragraph, Section, Table, number, rate_of
 from eval.tasks.base import fraction, item_table
 from fiche_io.files import atomic_write_text
+from fiche_io.jsonl import dumps_line
 from fiche_schema import IMAGE_TOKEN
 
 KEYWORD_SHARE = 0.8  # the workflow's success criterion for keyword presence
@@ -80,7 +80,7 @@ def write_valset(probes: list[Probe], path: Path) -> Path:
                   "metadata": {"category": probe.category}}
         if probe.expected_keywords:
             record["metadata"]["keywords"] = list(probe.expected_keywords)
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        lines.append(dumps_line(record) + "\n")
     atomic_write_text(path, "".join(lines))
     return path
 

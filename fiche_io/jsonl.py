@@ -206,6 +206,17 @@ def read_records(path: Path | str) -> list[Line]:
     return list(_array_lines(path.read_bytes().decode("utf-8-sig", errors="replace")))
 
 
+# Characters that many line readers (Python's str.splitlines, editors) take for line breaks although JSON lets them
+# stand raw in a string: written escaped, so one record is always one line.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def dumps_line(record: dict[str, Any]) -> str:
+    """One JSON object as one line (no newline at the end): UTF-8 text kept as is, except the characters other
+    readers take for line breaks, which are escaped; NaN refused (the output must be JSON)."""
+    return json.dumps(record, ensure_ascii=False, allow_nan=False).translate(_LINE_BREAKS)
+
+
 def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:
-    """One JSON object per line, UTF-8 text kept as is; NaN refused (the output must be JSON)."""
-    return "".join(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records)
+    """One JSON object per line (see dumps_line)."""
+    return "".join(dumps_line(record) + "\n" for record in records)

@@ -5,14 +5,13 @@ Every input line comes out: as a re-read record in the output, or (when it is no
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fiche_io.files import atomic_write_text
-from fiche_io.jsonl import iter_jsonl
+from fiche_io.jsonl import dumps_jsonl, dumps_line, iter_jsonl
 from fiche_io.predictions import finish_problem
 from postprocess.extract import extract_json
 
@@ -71,11 +70,10 @@ def repair_predictions(predictions: Path, out: Path, errors_of: Callable[[Any], 
         else:
             report.invalid += 1
         report.repaired += bool(result["repairs"])
-        kept.append(json.dumps(result, ensure_ascii=False))
+        kept.append(dumps_line(result))
     if not kept:
         return report  # nothing re-read: a failed run, so an earlier output stays as it was
     atomic_write_text(Path(out), "".join(line + "\n" for line in kept))
     report.rejects_path = Path(out).with_suffix(".rejects.jsonl")
-    rows = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in report.unreadable)
-    atomic_write_text(report.rejects_path, rows)
+    atomic_write_text(report.rejects_path, dumps_jsonl(report.unreadable))
     return report

@@ -131,3 +131,12 @@ def test_a_lone_surrogate_is_refused_not_written(tmp_path: Path):
     assert repaired["id"] == "in-the-answer" and not repaired["valid"]
     assert "lone surrogate" in repaired["errors"][0]
     assert [line.number for line in iter_jsonl(predictions) if line.error] == [2]
+
+
+def test_a_jsonl_record_is_always_one_line():
+    """U+2028, U+2029 and U+0085 may stand raw in a JSON string, but str.splitlines and editors break lines there."""
+    from fiche_io.jsonl import dumps_jsonl
+
+    text = dumps_jsonl([{"raw": "a\u2028b\u2029c\x85d"}, {"raw": "e"}])
+    assert text.splitlines() == text.split("\n")[:-1] and len(text.splitlines()) == 2
+    assert [json.loads(line)["raw"] for line in text.splitlines()] == ["a\u2028b\u2029c\x85d", "e"]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 from fiche_io.files import atomic_write_text
 from fiche_io.images import DEFAULT_LONG_SIDE, long_side_band
-from fiche_io.jsonl import dumps_jsonl
+from fiche_io.jsonl import dumps_jsonl, dumps_line
 from fiche_io.predictions import iter_predictions
 from fiche_io.progress import progress_bar
 from fiche_io.retry import RetryPolicy
@@ -139,7 +138,7 @@ async def _ask_all(client: Any, todo: list[PredictInput], settings: PredictSetti
                 except AuthRejected:
                     stop.set()  # no new requests: each would be refused the same way
                     raise
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.write(dumps_line(record) + "\n")
             sink.flush()
             summary.count(record)
             if on_result is not None:
