@@ -166,10 +166,12 @@ def test_cad_unconstrained_answers_almost_never_validate(server: VLLMServer, cad
 def test_unmerged_lora_adapter_is_served_under_its_name(server: VLLMServer, sample_fiches: Path,
                                                        tmp_path: Path) -> None:
     inputs = fiches(sample_fiches, tmp_path, 2)
-    greedy = {"temperature": 0.0, "concurrency": 2}
+    # Greedy answers of a random model run to the bound under the wide string rule: 200 tokens are enough to see
+    # that both models answer and that the adapter changes the answer.
+    greedy = {"temperature": 0.0, "concurrency": 2, "max_tokens": 200}
     base = run(server, inputs, tmp_path / "base.jsonl", sample_fiches.parent, **greedy)
     adapted = run(server, inputs, tmp_path / "lora.jsonl", sample_fiches.parent, model="fiche-lora", **greedy)
-    assert base.valid == adapted.valid == 2, adapted.report()
+    assert not base.failed and not adapted.failed, adapted.report()  # every request answered, by its model
     base_raw = {record["id"]: record["raw"] for record in lines(tmp_path / "base.jsonl")}
     assert all(record["raw"] != base_raw[record["id"]] for record in lines(tmp_path / "lora.jsonl"))  # applied
 
@@ -219,11 +221,12 @@ def test_bad_views_fail_their_fiche_and_the_others_go_on(server: VLLMServer, sam
     inputs.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
     result = CliRunner().invoke(main, ["predict", str(inputs), "--out", str(tmp_path / "p.jsonl"), "--base-url",
                                        server.base_url, "--media-dir", "/", "--long-side", "224", "224",
-                                       "--concurrency", "2", "--max-tokens", "1000"])
+                                       "--concurrency", "2", "--max-tokens", "200"])
     assert result.exit_code == 1
     by_id = {record["id"]: record for record in lines(tmp_path / "p.jsonl")}
     assert len(by_id) == 5
-    assert by_id[records[0]["id"]]["finish_reason"] == by_id[records[4]["id"]]["finish_reason"] == "stop"
+    # the good fiches are answered (a random model's greedy answer may be cut: answered, not valid, is the point)
+    assert by_id[records[0]["id"]]["finish_reason"] is not None and by_id[records[4]["id"]]["finish_reason"] is not None
     assert "cannot read serve_corrupt_image.png as an image" in by_id[records[1]["id"]]["errors"][0]
     assert "serve_huge_image.png is 12000×9000" in by_id[records[2]["id"]]["errors"][0]
     too_many = by_id[records[3]["id"]]["errors"][0]
