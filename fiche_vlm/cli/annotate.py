@@ -46,8 +46,10 @@ def annotate(fiches: Path, status_only: bool, predictions: Path | None, host: st
     model's marks are kept in FICHES.annotate.json beside it. Keys: Alt+→/Alt+← next/previous, Ctrl+S save draft,
     Ctrl+Enter confirm.
 
+    Example: fiche annotate data/fiches.jsonl --port 7860   (then open http://127.0.0.1:7860)
+
     \b
-    Example (the sample fiches, drafts from a predictions file):
+    With a skeleton and the model's drafts:
       fiche convert views data/images -o work/fiches.jsonl
       fiche predict work/fiches.jsonl -o work/predictions.jsonl
       fiche annotate work/fiches.jsonl --predictions work/predictions.jsonl

@@ -1,0 +1,224 @@
+"""The `fiche annotate` page in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium): one
+page, started once for the module as a user starts it, on a skeleton whose first fiche has a draft from a
+predictions file and whose endpoint is a real HTTP server answering like vLLM. Each test works on its own fiche."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from eval.browser import chromium_available, headless_chromium
+from fake_endpoint import fake_endpoint
+
+pytestmark = pytest.mark.skipif(chromium_available() is not None, reason=str(chromium_available()))
+
+WAIT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gold(sample_fiches: Path) -> dict:
+    return json.loads(sample_fiches.read_text(encoding="utf-8").splitlines()[0])["output"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, sample_fiches: Path, gold: dict) -> Path:
+    """Four sample fiches with `output: null` and their views, and predictions for the first one."""
+    folder = tmp_path_factory.mktemp("annotate")
+    shutil.copytree(sample_fiches.parent / "images", folder / "images")
+    records = [{**json.loads(line), "output": None} for line in sample_fiches.read_text(encoding="utf-8").splitlines()[:4]]
+    (folder / "fiches.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                         encoding="utf-8")
+    records[3]["images"].append("images/absent.png")  # a view that is not there
+    drafted = {**gold, "object": "Platine du modèle"}
+    (folder / "predictions.jsonl").write_text(json.dumps(
+        {"id": records[0]["id"], "raw": json.dumps(drafted), "json": drafted, "valid": True, "errors": [],
+         "finish_reason": "stop"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def replies() -> list[str]:
+    """What the endpoint answers next, first in first out."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page_url(workspace: Path, replies: list[str]):
+    port = free_port()
+    with fake_endpoint(lambda body: replies.pop(0)) as base_url:
+        command = [str(Path(sys.executable).with_name("fiche")), "annotate", str(workspace / "fiches.jsonl"),
+                   "--predictions", str(workspace / "predictions.jsonl"), "--port", str(port),
+                   "--live", "--base-url", base_url]
+        log = (workspace / "annotate.log").open("w")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2)
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((workspace / "annotate.log").read_text()) from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with headless_chromium(1400, 1000) as driver:
+        yield driver
+
+
+def wait_for(driver, condition, message: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(lambda _: condition(), message)
+
+
+def text_of(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id).text
+
+
+def field(driver, element_id: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f"#{element_id} textarea, #{element_id} input")
+
+
+def open_fiche(driver, url: str, fiche_id: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(url)
+    wait_for(driver, lambda: " — " in text_of(driver, "annotate-header"), "the page shows no fiche")
+    for _ in range(6):
+        if text_of(driver, "annotate-header").startswith(fiche_id + " "):
+            return
+        driver.find_element("tag name", "body").send_keys(Keys.ALT, Keys.ARROW_RIGHT)
+        time.sleep(0.3)
+        wait_for(driver, lambda: "to do" in text_of(driver, "annotate-header") or "confirmed" in
+                 text_of(driver, "annotate-header") or "drafted" in text_of(driver, "annotate-header"), "no fiche")
+    raise AssertionError(f"{fiche_id} not reached: {text_of(driver, 'annotate-header')}")
+
+
+def type_into(driver, element_id: str, text: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    box = field(driver, element_id)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys(text)
+    box.send_keys(Keys.TAB)
+
+
+def line_bytes(path: Path) -> list[bytes]:
+    return path.read_bytes().split(b"\n")
+
+
+def test_a_skeleton_fiche_is_typed_checked_and_confirmed_from_the_keyboard(browser, page_url: str,
+                                                                           workspace: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    fiches = workspace / "fiches.jsonl"
+    before = line_bytes(fiches)
+    open_fiche(browser, page_url, "bracket-02")
+    views = wait_for(browser, lambda: browser.execute_script(
+        "const v = Array.from(document.querySelectorAll('#annotate-views img'), i => i.naturalWidth);"
+        "return v.length === 3 && v.every(w => w > 0) ? v : null;"), "the three views did not load")
+    assert views == [672, 672, 672]  # full size: the views' own width (the sample's are 672 px)
+    assert "Plan de définition" in field(browser, "annotate-context").get_attribute("value")
+    for name, value in [("object", "Équerre de renfort"), ("function", "Rigidifier un angle"),
+                        ("global_shape", "Cornière pliée à 90°"), ("working_principle", "Reprise d'effort par pli"),
+                        ("assembly_hypothesis", "Vissée sur deux faces")]:
+        type_into(browser, f"field-{name}", value)
+    type_into(browser, "field-dimensions-H", "-5")
+    type_into(browser, "field-dimensions-W", "60")
+    type_into(browser, "field-dimensions-D", "40")
+    unit = field(browser, "field-dimensions-unit")
+    unit.click()
+    unit.send_keys("mm", Keys.ENTER)
+    wait_for(browser, lambda: "dimensions.H: must be > 0" in text_of(browser, "error-dimensions"),
+             "no field error for a negative dimension")
+    assert not browser.find_element("id", "annotate-confirm").is_enabled()
+    browser.find_element("tag name", "body").send_keys(Keys.CONTROL, Keys.ENTER)  # refused while invalid
+    assert line_bytes(fiches) == before
+    type_into(browser, "field-dimensions-H", "45")
+    wait_for(browser, lambda: browser.find_element("id", "annotate-confirm").is_enabled(), "confirm stays disabled")
+    assert text_of(browser, "error-dimensions") == ""
+    browser.find_element("tag name", "body").send_keys(Keys.CONTROL, Keys.ENTER)
+    wait_for(browser, lambda: "bracket-02 confirmed" in text_of(browser, "annotate-message"), "not confirmed")
+    after = line_bytes(fiches)
+    assert [k for k in range(len(before)) if before[k] != after[k]] == [1]
+    output = json.loads(after[1])["output"]
+    assert output["object"] == "Équerre de renfort" and output["dimensions"] == {"H": 45, "W": 60, "D": 40,
+                                                                                  "unit": "mm"}
+    assert "1/4 confirmed" in text_of(browser, "annotate-count")
+
+
+def test_a_draft_from_predictions_is_marked_until_confirmed(browser, page_url: str, workspace: Path) -> None:
+    open_fiche(browser, page_url, "plate-01")
+    assert "drafted by the model" in text_of(browser, "annotate-header")
+    assert field(browser, "field-object").get_attribute("value") == "Platine du modèle"
+    label = browser.find_element("css selector", "#field-object").text
+    assert "from the model, not confirmed" in label
+    browser.find_element("id", "annotate-confirm").click()
+    wait_for(browser, lambda: "plate-01 confirmed" in text_of(browser, "annotate-message"), "not confirmed")
+    assert "from the model" not in browser.find_element("css selector", "#field-object").text
+    first = json.loads(line_bytes(workspace / "fiches.jsonl")[0])
+    assert first["output"]["object"] == "Platine du modèle"
+
+
+def test_ask_the_model_drafts_the_fiche_and_a_bad_answer_is_shown(browser, page_url: str, gold: dict,
+                                                                  replies: list[str]) -> None:
+    open_fiche(browser, page_url, "spacer-03")
+    replies[:] = ["Voici la fiche : pas de JSON", json.dumps({**gold, "object": "Entretoise"}, ensure_ascii=False)]
+    browser.find_element("id", "annotate-ask").click()
+    wait_for(browser, lambda: "gave no draft" in text_of(browser, "annotate-message"), "no error shown")
+    assert "malformed JSON" in text_of(browser, "annotate-message")
+    type_into(browser, "field-object", "encore modifiable")  # the fiche stays editable
+    browser.find_element("id", "annotate-ask").click()
+    wait_for(browser, lambda: field(browser, "field-object").get_attribute("value") == "Entretoise", "no draft")
+    assert "drafted by the model" in text_of(browser, "annotate-header")
+
+
+def test_a_file_changed_on_disk_refuses_the_save_and_offers_a_reload(browser, page_url: str, workspace: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    fiches = workspace / "fiches.jsonl"
+    open_fiche(browser, page_url, "flange-04")
+    assert "missing view images[2] (images/absent.png)" in text_of(browser, "annotate-missing")
+    wait_for(browser, lambda: len(browser.find_elements("css selector", "#annotate-views img")) == 2, "views")
+    type_into(browser, "field-object", "Bride à souder")
+    changed = fiches.read_bytes().replace(b"Plan de d", b"PLAN de d", 1)  # another editor saves meanwhile
+    fiches.write_bytes(changed)
+    browser.find_element("tag name", "body").send_keys(Keys.CONTROL, "s")
+    wait_for(browser, lambda: "changed on disk" in text_of(browser, "annotate-message"), "no refusal shown")
+    assert fiches.read_bytes() == changed
+    assert field(browser, "field-object").get_attribute("value") == "Bride à souder"  # the edit is not lost
+    browser.find_element("id", "annotate-reload").click()
+    wait_for(browser, lambda: "Reloaded" in text_of(browser, "annotate-message"), "no reload")
+    type_into(browser, "field-object", "Bride à souder")
+    browser.find_element("tag name", "body").send_keys(Keys.CONTROL, "s")
+    wait_for(browser, lambda: "Draft of flange-04 saved" in text_of(browser, "annotate-message"), "not saved")
