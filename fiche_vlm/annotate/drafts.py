@@ -49,9 +49,9 @@ def read_predictions(path: Path) -> tuple[dict[str, Draft], list[str]]:
 
 
 def ask_endpoint(record: dict[str, Any], data_root: Path, *, base_url: str, model: str | None,
-                 api_key_env: str, timeout: float = 300.0) -> Draft:
+                 api_key_env: str, **request: Any) -> Draft:
     """The endpoint's answer for one fiche record; every failure (endpoint down, refused key, invalid JSON) is a
-    Draft with no answer and the reason."""
+    Draft with no answer and the reason. `request`: predict_file's settings (long_side, max_tokens, timeout)."""
     from fiche_vlm.predict import predict_file
 
     with tempfile.TemporaryDirectory(prefix="fiche-annotate-") as folder:
@@ -60,7 +60,7 @@ def ask_endpoint(record: dict[str, Any], data_root: Path, *, base_url: str, mode
         out = Path(folder) / "predictions.jsonl"
         try:
             predict_file(one, out, base_url=base_url, model=model, api_key_env=api_key_env, data_root=data_root,
-                         concurrency=1, timeout=timeout, retry=LIVE_RETRY, show_progress=False)
+                         concurrency=1, retry=LIVE_RETRY, show_progress=False, **request)
         except Exception as error:  # noqa: BLE001 - shown on the page; the fiche stays editable
             return Draft(None, (f"{base_url}: {error}",))
         answers, bad = read_predictions(out)

@@ -17,9 +17,11 @@ from fiche_vlm.annotate.store import CONFIRMED, DRAFTED, SKIPPED, TODO, ChangedO
 
 @dataclass(frozen=True)
 class Endpoint:
+    """Where `Ask the model` sends the fiche, and predict_file's settings for it (long_side, max_tokens…)."""
     base_url: str
     model: str | None
     api_key_env: str
+    request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,7 +122,8 @@ class Session:
         if not fiche.annotatable:
             return False, f"{fiche.where} is not annotatable."
         draft: Draft = ask_endpoint(fiche.record, self.store.data_root, base_url=self.endpoint.base_url,
-                                    model=self.endpoint.model, api_key_env=self.endpoint.api_key_env)
+                                    model=self.endpoint.model, api_key_env=self.endpoint.api_key_env,
+                                    **self.endpoint.request)
         if draft.answer is None:
             return False, "The model gave no draft; the fiche stays as it was. " + " ".join(draft.problems)
         self.draft_problems[fiche.id] = draft.problems
