@@ -40,9 +40,9 @@ def workspace(tmp_path_factory, sample_fiches: Path, gold: dict) -> Path:
     folder = tmp_path_factory.mktemp("annotate")
     shutil.copytree(sample_fiches.parent / "images", folder / "images")
     records = [{**json.loads(line), "output": None} for line in sample_fiches.read_text(encoding="utf-8").splitlines()[:4]]
+    records[3]["images"].append("images/absent.png")  # a view that is not there
     (folder / "fiches.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                                          encoding="utf-8")
-    records[3]["images"].append("images/absent.png")  # a view that is not there
     drafted = {**gold, "object": "Platine du modèle"}
     (folder / "predictions.jsonl").write_text(json.dumps(
         {"id": records[0]["id"], "raw": json.dumps(drafted), "json": drafted, "valid": True, "errors": [],
@@ -133,6 +133,28 @@ def type_into(driver, element_id: str, text: str) -> None:
     box.send_keys(Keys.TAB)
 
 
+def list_cells(driver, element_id: str) -> list:
+    """The visible cells of a list field (Gradio also renders a hidden copy of the table for sizing)."""
+    table = driver.find_element("id", element_id)
+    return [cell for cell in table.find_elements("css selector", "tbody td") if cell.is_displayed()
+            and "svelte-ymqqp" not in cell.get_attribute("class")]
+
+
+def type_in_cell(driver, cell, text: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+    cell.click()
+    ActionChains(driver).send_keys(text).send_keys(Keys.ENTER).perform()
+
+
+def add_row_below(driver, element_id: str) -> None:
+    driver.find_element("css selector", f"#{element_id} button[aria-label='Open cell menu']").click()
+    wait_for(driver, lambda: [item for item in driver.find_elements("css selector", "[role=menuitem]")
+                              if item.text == "Add row below"], "no 'Add row below'")[0].click()
+
+
 def line_bytes(path: Path) -> list[bytes]:
     return path.read_bytes().split(b"\n")
 
@@ -153,6 +175,11 @@ def test_a_skeleton_fiche_is_typed_checked_and_confirmed_from_the_keyboard(brows
                         ("global_shape", "Cornière pliée à 90°"), ("working_principle", "Reprise d'effort par pli"),
                         ("assembly_hypothesis", "Vissée sur deux faces")]:
         type_into(browser, f"field-{name}", value)
+    type_in_cell(browser, list_cells(browser, "field-components")[0], "cornière 60×40")
+    add_row_below(browser, "field-components")
+    wait_for(browser, lambda: len(list_cells(browser, "field-components")) == 2, "no row added")
+    type_in_cell(browser, list_cells(browser, "field-components")[1], "2 trous Ø7")
+    wait_for(browser, lambda: '"2 trous Ø7"' in text_of(browser, "annotate-json"), "the row is not in the answer")
     type_into(browser, "field-dimensions-H", "-5")
     type_into(browser, "field-dimensions-W", "60")
     type_into(browser, "field-dimensions-D", "40")
@@ -172,6 +199,7 @@ def test_a_skeleton_fiche_is_typed_checked_and_confirmed_from_the_keyboard(brows
     after = line_bytes(fiches)
     assert [k for k in range(len(before)) if before[k] != after[k]] == [1]
     output = json.loads(after[1])["output"]
+    assert output["components"] == ["cornière 60×40", "2 trous Ø7"]
     assert output["object"] == "Équerre de renfort" and output["dimensions"] == {"H": 45, "W": 60, "D": 40,
                                                                                   "unit": "mm"}
     assert "1/4 confirmed" in text_of(browser, "annotate-count")
@@ -208,7 +236,8 @@ def test_a_file_changed_on_disk_refuses_the_save_and_offers_a_reload(browser, pa
 
     fiches = workspace / "fiches.jsonl"
     open_fiche(browser, page_url, "flange-04")
-    assert "missing view images[2] (images/absent.png)" in text_of(browser, "annotate-missing")
+    wait_for(browser, lambda: "missing view images[2] (images/absent.png)" in text_of(browser, "annotate-missing"),
+             "the missing view is not named")
     wait_for(browser, lambda: len(browser.find_elements("css selector", "#annotate-views img")) == 2, "views")
     type_into(browser, "field-object", "Bride à souder")
     changed = fiches.read_bytes().replace(b"Plan de d", b"PLAN de d", 1)  # another editor saves meanwhile
