@@ -36,13 +36,14 @@ def gold(sample_fiches: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, sample_fiches: Path, gold: dict) -> Path:
-    """Four sample fiches with `output: null` and their views, and predictions for the first one."""
+    """Four sample fiches with `output: null` and their views, a malformed fifth line, and predictions for the
+    first fiche."""
     folder = tmp_path_factory.mktemp("annotate")
     shutil.copytree(sample_fiches.parent / "images", folder / "images")
     records = [{**json.loads(line), "output": None} for line in sample_fiches.read_text(encoding="utf-8").splitlines()[:4]]
     records[3]["images"].append("images/absent.png")  # a view that is not there
-    (folder / "fiches.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                                         encoding="utf-8")
+    (folder / "fiches.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+                                         + '{"id": "cut", "images": [\n', encoding="utf-8")
     drafted = {**gold, "object": "Platine du modèle"}
     (folder / "predictions.jsonl").write_text(json.dumps(
         {"id": records[0]["id"], "raw": json.dumps(drafted), "json": drafted, "valid": True, "errors": [],
@@ -109,17 +110,17 @@ def field(driver, element_id: str):
 
 
 def open_fiche(driver, url: str, fiche_id: str) -> None:
+    """Load the page and move to `fiche_id` with Alt+→."""
     from selenium.webdriver.common.keys import Keys
 
     driver.get(url)
     wait_for(driver, lambda: " — " in text_of(driver, "annotate-header"), "the page shows no fiche")
     for _ in range(6):
-        if text_of(driver, "annotate-header").startswith(fiche_id + " "):
+        header = text_of(driver, "annotate-header")
+        if header.startswith(fiche_id + " "):
             return
         driver.find_element("tag name", "body").send_keys(Keys.ALT, Keys.ARROW_RIGHT)
-        time.sleep(0.3)
-        wait_for(driver, lambda: "to do" in text_of(driver, "annotate-header") or "confirmed" in
-                 text_of(driver, "annotate-header") or "drafted" in text_of(driver, "annotate-header"), "no fiche")
+        wait_for(driver, lambda: text_of(driver, "annotate-header") != header, "Alt+→ did not move on")
     raise AssertionError(f"{fiche_id} not reached: {text_of(driver, 'annotate-header')}")
 
 
@@ -251,3 +252,15 @@ def test_a_file_changed_on_disk_refuses_the_save_and_offers_a_reload(browser, pa
     type_into(browser, "field-object", "Bride à souder")
     browser.find_element("tag name", "body").send_keys(Keys.CONTROL, "s")
     wait_for(browser, lambda: "Draft of flange-04 saved" in text_of(browser, "annotate-message"), "not saved")
+
+
+def test_a_malformed_line_is_shown_as_not_annotatable_and_left_alone(browser, page_url: str, workspace: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_fiche(browser, page_url, "flange-04")
+    browser.find_element("tag name", "body").send_keys(Keys.ALT, Keys.ARROW_RIGHT)
+    wait_for(browser, lambda: "not annotatable" in text_of(browser, "annotate-header"), "not shown")
+    header = text_of(browser, "annotate-header")
+    assert f"{workspace / 'fiches.jsonl'}:5: not annotatable" in header and "malformed JSON" in header
+    assert not browser.find_element("id", "annotate-confirm").is_enabled()
+    assert line_bytes(workspace / "fiches.jsonl")[4] == b'{"id": "cut", "images": ['
