@@ -226,3 +226,10 @@ def test_a_host_other_than_loopback_requires_a_password(skeleton: Path, monkeypa
     monkeypatch.delenv("FICHE_ANNOTATE_PASSWORD", raising=False)
     result = CliRunner().invoke(main, ["annotate", str(skeleton), "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "set a password in $FICHE_ANNOTATE_PASSWORD" in result.output
+
+
+def test_an_unreadable_status_file_is_an_error_not_a_fresh_start(skeleton: Path) -> None:
+    sidecar_path(skeleton).write_text("{not json", encoding="utf-8")
+    result = CliRunner().invoke(main, ["annotate", str(skeleton), "--status"])
+    assert result.exit_code == 1 and "cannot read the annotation statuses" in result.output
+    assert sidecar_path(skeleton).read_text(encoding="utf-8") == "{not json"

@@ -249,9 +249,12 @@ def test_a_file_changed_on_disk_refuses_the_save_and_offers_a_reload(browser, pa
     assert field(browser, "field-object").get_attribute("value") == "Bride à souder"  # the edit is not lost
     browser.find_element("id", "annotate-reload").click()
     wait_for(browser, lambda: "Reloaded" in text_of(browser, "annotate-message"), "no reload")
-    type_into(browser, "field-object", "Bride à souder")
+    assert field(browser, "field-object").get_attribute("value") == "Bride à souder"  # still there after the reload
     browser.find_element("tag name", "body").send_keys(Keys.CONTROL, "s")
     wait_for(browser, lambda: "Draft of flange-04 saved" in text_of(browser, "annotate-message"), "not saved")
+    sidecar = json.loads((workspace / "fiches.jsonl.annotate.json").read_text(encoding="utf-8"))
+    assert sidecar["fiches"]["flange-04"]["draft"]["object"] == "Bride à souder"
+    assert fiches.read_bytes() == changed  # a draft never touches the JSONL
 
 
 def test_a_malformed_line_is_shown_as_not_annotatable_and_left_alone(browser, page_url: str, workspace: Path) -> None:

@@ -149,11 +149,11 @@ def build(session: Session) -> Any:
         for component in fields:
             component.change(lambda at, *args: checked_updates(values_of(args), at), inputs=[index, *fields],
                              outputs=check_outputs, show_progress="hidden")
+
         def keep(at: int, note: str, values: dict[str, Any]) -> list[Any]:
             """A refused action: the message, and the form as the user left it (no edit lost)."""
-            untouched = [gr.update() for _ in range(3 + len(fields))]
-            return [at, progress_html(), gr.update(), gr.update(), note, *untouched[:3], *untouched[3:],
-                    *checked_updates(values, at)]
+            untouched = [gr.update() for _ in range(3 + len(fields))]  # views, missing, context and the fields
+            return [at, progress_html(), gr.update(), gr.update(), note, *untouched, *checked_updates(values, at)]
 
         def act(action: Any, at: int, args: tuple, then: int = 0) -> list[Any]:
             values = values_of(args)
@@ -167,5 +167,12 @@ def build(session: Session) -> Any:
                    outputs=shown_outputs)
         ask.click(lambda at, *args: act(lambda k, _: session.ask_model(k), at, args), inputs=form_inputs,
                   outputs=shown_outputs)
-        reload.click(lambda at: show(at, session.reload()), inputs=[index], outputs=shown_outputs)
+        def reload_keeping_the_edit(at: int, *args: Any) -> list[Any]:
+            before = session.fiche(at).id
+            note = session.reload()
+            if session.fiche(at).id != before:  # the lines moved: this place holds another fiche now
+                return show(at, f"{note} The fiche shown before is no longer at this place.")
+            return keep(at, f"{note} Your edit is still on the page: save or confirm it again.", values_of(args))
+
+        reload.click(reload_keeping_the_edit, inputs=form_inputs, outputs=shown_outputs)
     return page

@@ -153,8 +153,8 @@ class FicheStore:
     def _refuse_if_changed(self) -> None:
         if self.changed_on_disk():
             raise ChangedOnDisk(f"{self.path} changed on disk since it was loaded (another editor or another "
-                                "`fiche annotate`?); nothing was saved. Reload to see the file as it is now, "
-                                "then redo this edit.")
+                                "`fiche annotate`?); nothing was saved. Reload the file (your edit stays on "
+                                "the page), then save again.")
 
     def keep_draft(self, fiche: Fiche, draft: dict[str, Any] | None, status: str | None = None,
                    model_fields: list[str] | None = None) -> None:

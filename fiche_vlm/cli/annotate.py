@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -12,6 +14,7 @@ from fiche_vlm.predict.run import DEFAULT_MAX_TOKENS
 
 DEFAULT_PORT = 7860  # Gradio's usual port
 PASSWORD_ENV = "FICHE_ANNOTATE_PASSWORD"
+T = TypeVar("T")
 
 
 def is_loopback(host: str) -> bool:
@@ -21,6 +24,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _opened(open_files: Callable[[], T]) -> T:
+    """An unreadable fiche file or status sidecar is the user's error (exit 1 with the reason), not a crash."""
+    try:
+        return open_files()
+    except (OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command("annotate")
@@ -64,7 +75,7 @@ def annotate(fiches: Path, status_only: bool, predictions: Path | None, host: st
     from fiche_vlm.annotate.session import Endpoint
 
     if status_only:
-        click.echo(launch.open_store(fiches, data_root).status_report())
+        click.echo(_opened(lambda: launch.open_store(fiches, data_root)).status_report())
         return
     auth = None
     if not is_loopback(host):
@@ -75,7 +86,8 @@ def annotate(fiches: Path, status_only: bool, predictions: Path | None, host: st
         auth = (user, password)
     endpoint = Endpoint(base_url, model, api_key_env, {"long_side": tuple(long_side), "max_tokens": max_tokens}) \
         if live else None
-    session, notes = launch.prepare(fiches, data_root=data_root, predictions=predictions, endpoint=endpoint)
+    session, notes = _opened(lambda: launch.prepare(fiches, data_root=data_root, predictions=predictions,
+                                                    endpoint=endpoint))
     for note in notes:
         click.echo(note, err=True)
     click.echo(session.store.status_report(), err=True)
