@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from fake_endpoint import fake_endpoint
+
 from fiche_schema import load_schema
 from fiche_vlm.annotate.drafts import ask_endpoint, prefill, read_predictions
 from fiche_vlm.annotate.form import answer_to_form, field_problems, form_fields, form_to_answer

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from fake_endpoint import fake_endpoint
 
 from eval.browser import chromium_available, headless_chromium
-from fake_endpoint import fake_endpoint
 
 pytestmark = pytest.mark.skipif(chromium_available() is not None, reason=str(chromium_available()))
 
@@ -40,7 +40,8 @@ def workspace(tmp_path_factory, sample_fiches: Path, gold: dict) -> Path:
     first fiche."""
     folder = tmp_path_factory.mktemp("annotate")
     shutil.copytree(sample_fiches.parent / "images", folder / "images")
-    records = [{**json.loads(line), "output": None} for line in sample_fiches.read_text(encoding="utf-8").splitlines()[:4]]
+    lines = sample_fiches.read_text(encoding="utf-8").splitlines()[:4]
+    records = [{**json.loads(line), "output": None} for line in lines]
     records[3]["images"].append("images/absent.png")  # a view that is not there
     (folder / "fiches.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
                                          + '{"id": "cut", "images": [\n', encoding="utf-8")
@@ -91,10 +92,15 @@ def browser():
         yield driver
 
 
-def wait_for(driver, condition, message: str):
+def wait_for(driver, condition, message):
+    """condition()'s first true value within WAIT_S; else fails with `message` (a string, or a function giving one)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S).until(lambda _: condition(), message)
+    try:
+        return WebDriverWait(driver, WAIT_S).until(lambda _: condition())
+    except TimeoutException:
+        raise AssertionError(message() if callable(message) else message) from None
 
 
 def text_of(driver, element_id: str) -> str:
@@ -109,18 +115,24 @@ def field(driver, element_id: str):
     return driver.find_element(By.CSS_SELECTOR, f"#{element_id} textarea, #{element_id} input")
 
 
+def shown_fiche(driver) -> str | None:
+    """The header's first line once a fiche is shown (not while an update is pending)."""
+    first = text_of(driver, "annotate-header").split("\n")[0]
+    return first if " — " in first or first.endswith("not annotatable") else None
+
+
 def open_fiche(driver, url: str, fiche_id: str) -> None:
-    """Load the page and move to `fiche_id` with Alt+→."""
+    """Load the page and move to `fiche_id` with Alt+→, one step at a time."""
     from selenium.webdriver.common.keys import Keys
 
     driver.get(url)
-    wait_for(driver, lambda: " — " in text_of(driver, "annotate-header"), "the page shows no fiche")
+    wait_for(driver, lambda: shown_fiche(driver), "the page shows no fiche")
     for _ in range(6):
-        header = text_of(driver, "annotate-header")
-        if header.startswith(fiche_id + " "):
+        shown = shown_fiche(driver)
+        if shown.startswith(fiche_id + " "):
             return
         driver.find_element("tag name", "body").send_keys(Keys.ALT, Keys.ARROW_RIGHT)
-        wait_for(driver, lambda: text_of(driver, "annotate-header") != header, "Alt+→ did not move on")
+        wait_for(driver, lambda before=shown: shown_fiche(driver) not in (None, before), "Alt+→ did not move on")
     raise AssertionError(f"{fiche_id} not reached: {text_of(driver, 'annotate-header')}")
 
 
@@ -142,12 +154,15 @@ def list_cells(driver, element_id: str) -> list:
 
 
 def type_in_cell(driver, cell, text: str) -> None:
+    """Click a list cell, wait for its editor to take the focus, type, and commit with Enter."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
     cell.click()
-    ActionChains(driver).send_keys(text).send_keys(Keys.ENTER).perform()
+    editor = wait_for(driver, lambda: (lambda active: active if active.tag_name in ("input", "textarea") else None)(
+        driver.switch_to.active_element), "the cell did not open for editing")
+    ActionChains(driver).send_keys_to_element(editor, text).send_keys(Keys.ENTER).perform()
 
 
 def add_row_below(driver, element_id: str) -> None:
@@ -180,7 +195,9 @@ def test_a_skeleton_fiche_is_typed_checked_and_confirmed_from_the_keyboard(brows
     add_row_below(browser, "field-components")
     wait_for(browser, lambda: len(list_cells(browser, "field-components")) == 2, "no row added")
     type_in_cell(browser, list_cells(browser, "field-components")[1], "2 trous Ø7")
-    wait_for(browser, lambda: '"2 trous Ø7"' in text_of(browser, "annotate-json"), "the row is not in the answer")
+    wait_for(browser, lambda: '"2 trous Ø7"' in text_of(browser, "annotate-json"),
+             lambda: "the row is not in the answer: " + (lambda text: text[text.find('"components"'):][:120])(
+                 text_of(browser, "annotate-json")) + repr([cell.text for cell in list_cells(browser, "field-components")]))
     type_into(browser, "field-dimensions-H", "-5")
     type_into(browser, "field-dimensions-W", "60")
     type_into(browser, "field-dimensions-D", "40")

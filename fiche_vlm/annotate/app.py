@@ -37,7 +37,7 @@ def build(session: Session) -> Any:
 
     names = _field_names()
     with gr.Blocks(title="fiche annotate", head=KEYS, analytics_enabled=False, css=CSS) as page:
-        index = gr.State(session.first_to_do())
+        index = gr.State(0)  # the fiche shown; the page opens on the first one still to do
         progress = gr.HTML(elem_id="annotate-progress")
         with gr.Row():
             previous = gr.Button("← Previous", elem_id="annotate-previous", size="sm")
@@ -114,7 +114,8 @@ def build(session: Session) -> Any:
             choices = [(f"{fiche_.id} — {fiche_.status if fiche_.annotatable else 'not annotatable'}", k)
                        for k, fiche_ in enumerate(session.store.fiches)]
             if not fiche.annotatable:
-                title = f"### {fiche.where}: not annotatable\n{html.escape(fiche.problem)}\n\nThis line is never rewritten."
+                title = (f"### {html.escape(fiche.where)}: not annotatable\n{html.escape(fiche.problem)}\n\n"
+                         "This line is never rewritten.")
                 gallery, missing_text, context_text = [], "", ""
             else:
                 title = f"### {html.escape(fiche.id)} — {fiche.status}\n`{fiche.where}`"
@@ -142,13 +143,16 @@ def build(session: Session) -> Any:
                          raw, confirm]
         check_outputs = [*error_boxes, raw, confirm]
 
-        page.load(lambda at: show(at), inputs=[index], outputs=shown_outputs)
+        page.load(lambda: show(session.first_to_do()), outputs=shown_outputs)
         previous.click(lambda at: show(at - 1), inputs=[index], outputs=shown_outputs)
         following.click(lambda at: show(at + 1), inputs=[index], outputs=shown_outputs)
         chooser.input(lambda at: show(at), inputs=[chooser], outputs=shown_outputs)
         for component in fields:
-            component.change(lambda at, *args: checked_updates(values_of(args), at), inputs=[index, *fields],
-                             outputs=check_outputs, show_progress="hidden")
+            # `input`: the user's edits only, not the values a fiche is shown with; a table's cell edits and added
+            # rows come as `change` alone. Checks bypass the queue, so they never wait behind a save.
+            event = component.change if isinstance(component, gr.Dataframe) else component.input
+            event(lambda at, *args: checked_updates(values_of(args), at), inputs=[index, *fields],
+                  outputs=check_outputs, show_progress="hidden", queue=False, trigger_mode="always_last")
 
         def keep(at: int, note: str, values: dict[str, Any]) -> list[Any]:
             """A refused action: the message, and the form as the user left it (no edit lost)."""

@@ -12,6 +12,7 @@ from fiche_io.locations import location
 from fiche_io.predictions import iter_predictions
 from fiche_io.retry import RetryPolicy
 from fiche_vlm.annotate.form import form_fields
+from fiche_vlm.annotate.store import DRAFTED, TODO, FicheStore
 
 # The page waits for the answer: two tries, short backoff, and the error is shown (the fiche stays editable).
 LIVE_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0)
@@ -70,10 +71,8 @@ def ask_endpoint(record: dict[str, Any], data_root: Path, *, base_url: str, mode
     return draft
 
 
-def prefill(store: Any, drafts: dict[str, Draft]) -> int:
-    """Give every fiche still to do the model's draft from `drafts` (marked as the model's); how many got one."""
-    from fiche_vlm.annotate.store import DRAFTED, TODO
-
+def prefill(store: FicheStore, drafts: dict[str, Draft]) -> int:
+    """Give every fiche still to do (and not edited) the model's draft, marked as the model's; how many got one."""
     filled = 0
     for fiche in store.fiches:
         draft = drafts.get(fiche.id) if fiche.annotatable and fiche.status == TODO and fiche.draft is None else None

@@ -81,8 +81,8 @@ def form_to_answer(values: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-_MESSAGE = re.compile(r"^\$(?P<path>\S*): (?P<text>.*)$", re.S)
-_FAILS = re.compile(r"^(?P<value>.*) fails (?P<rule>\w+) (?P<bound>.*)$", re.S)
+_MESSAGE = re.compile(r"^\$(?P<path>\S*): (?P<text>.*)$", re.DOTALL)
+_FAILS = re.compile(r"^(?P<value>.*) fails (?P<rule>\w+) (?P<bound>.*)$", re.DOTALL)
 _RULES = {"exclusiveMinimum": "must be > {}", "minimum": "must be ≥ {}", "maximum": "must be ≤ {}",
           "exclusiveMaximum": "must be < {}", "enum": "must be one of {}"}
 

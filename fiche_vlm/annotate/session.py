@@ -1,5 +1,5 @@
 """What the page does, without the page: open a fiche, check the form, save a draft, confirm, skip, ask the
-model. Each action returns (done, message): a refused one leaves the form as the user left it; nothing here imports Gradio."""
+model. Each action returns (done, message); the page keeps the form as it is after a refused one. No Gradio here."""
 from __future__ import annotations
 
 import json
