@@ -168,9 +168,9 @@ def type_in_cell(driver, cell, text: str) -> None:
     """Click a list cell, type into its editor and commit with Enter. Keys go to whatever has the focus (the
     table re-renders its editor while it mounts), and the text is checked in the editor, retyped if keys were
     dropped, before Enter."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
-    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
