@@ -82,3 +82,23 @@ def test_probes_with_judge_metrics_report_per_item_scores_and_gate_the_exit_stat
     assert set(metrics["judge"]["metrics"]) == {"answer_relevancy", "faithfulness", "correctness"}
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "| critical | 0/2 | 0.000 | 0.5 | BELOW |" in markdown and "| judge metric | mean |" in markdown
+
+
+@pytest.mark.server
+def test_fiche_annotate_drafts_a_fiche_from_the_tiny_model(tmp_path, server, sample_fiches):
+    """`Ask the model` of `fiche annotate` on the real server: the same constrained request as `fiche predict`, the
+    answer kept as a draft marked as the model's, the JSONL untouched until the user confirms."""
+    from fiche_vlm.annotate.session import Endpoint, Session
+    from fiche_vlm.annotate.store import DRAFTED, FicheStore
+
+    record = {**json.loads(sample_fiches.read_text(encoding="utf-8").splitlines()[0]), "output": None}
+    fiches = tmp_path / "fiches.jsonl"
+    fiches.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    before = fiches.read_bytes()
+    session = Session(FicheStore(fiches, sample_fiches.parent), Endpoint(
+        server.base_url, server.served_name, "FICHE_TEST_NO_KEY", {"long_side": (224, 224), "max_tokens": 1000}))
+    done, message = session.ask_model(0)
+    assert done, message
+    fiche = session.store.fiches[0]
+    assert fiche.status == DRAFTED and isinstance(fiche.draft, dict) and fiche.model_fields == list(fiche.draft)
+    assert fiches.read_bytes() == before

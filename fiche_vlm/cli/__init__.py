@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "fiche_vlm.cli.check_dataset",
     "fiche_vlm.cli.evaluate",
     "fiche_vlm.cli.postprocess",
+    "fiche_vlm.cli.annotate",
 )
 
 
