@@ -65,9 +65,10 @@ def build(session: Session) -> Any:
                     if spec.kind == TEXT:
                         inputs[spec.name] = gr.Textbox(label=spec.name, elem_id=f"field-{spec.name}")
                     elif spec.kind == LIST:
-                        inputs[spec.name] = gr.Dataframe(
-                            label=spec.name, headers=[spec.name], col_count=(1, "fixed"), row_count=(1, "dynamic"),
-                            type="array", interactive=True, elem_id=f"field-{spec.name}")
+                        # One item per line: add, remove and reorder lines as in any editor. (A one-column
+                        # gr.Dataframe re-rendered its cell editor while checks came back and lost typed keys.)
+                        inputs[spec.name] = gr.Textbox(label=spec.name, lines=3, max_lines=12,
+                                                       info="one item per line", elem_id=f"field-{spec.name}")
                     else:
                         with gr.Row():
                             for part in spec.parts[:-1]:
@@ -87,9 +88,7 @@ def build(session: Session) -> Any:
             values = dict(zip(names, args, strict=True))
             for spec in form_fields():
                 if spec.kind == LIST:
-                    rows = values[spec.name]
-                    rows = rows.values.tolist() if hasattr(rows, "values") else rows or []
-                    values[spec.name] = [row[0] if isinstance(row, list) and row else row for row in rows]
+                    values[spec.name] = (values[spec.name] or "").split("\n")
             return values
 
         def checked_updates(values: dict[str, Any], at: int) -> list[Any]:
@@ -134,7 +133,7 @@ def build(session: Session) -> Any:
                 label = name + (MODEL_MARK if top in marked else "")
                 value = values[name]
                 if name in {spec.name for spec in form_fields() if spec.kind == LIST}:
-                    value = [[item] for item in value] or [[""]]
+                    value = "\n".join(value)
                 field_updates.append(gr.update(value=value, label=label, interactive=fiche.annotatable))
             return [at, progress_html(), gr.update(choices=choices, value=at), title, note, gallery, missing_text,
                     context_text, *field_updates, *checked_updates(values, at)]
@@ -148,11 +147,10 @@ def build(session: Session) -> Any:
         following.click(lambda at: show(at + 1), inputs=[index], outputs=shown_outputs)
         chooser.input(lambda at: show(at), inputs=[chooser], outputs=shown_outputs)
         for component in fields:
-            # `input`: the user's edits only, not the values a fiche is shown with; a table's cell edits and added
-            # rows come as `change` alone. Checks bypass the queue, so they never wait behind a save.
-            event = component.change if isinstance(component, gr.Dataframe) else component.input
-            event(lambda at, *args: checked_updates(values_of(args), at), inputs=[index, *fields],
-                  outputs=check_outputs, show_progress="hidden", queue=False, trigger_mode="always_last")
+            # `input`: the user's edits only, not the values a fiche is shown with. Checks bypass the queue, so
+            # they never wait behind a save.
+            component.input(lambda at, *args: checked_updates(values_of(args), at), inputs=[index, *fields],
+                            outputs=check_outputs, show_progress="hidden", queue=False, trigger_mode="always_last")
 
         def keep(at: int, note: str, values: dict[str, Any]) -> list[Any]:
             """A refused action: the message, and the form as the user left it (no edit lost)."""
