@@ -96,7 +96,9 @@ def test_fiche_annotate_drafts_a_fiche_from_the_tiny_model(tmp_path, server, sam
     fiches.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     before = fiches.read_bytes()
     session = Session(FicheStore(fiches, sample_fiches.parent), Endpoint(
-        server.base_url, server.served_name, "FICHE_TEST_NO_KEY", {"long_side": (224, 224), "max_tokens": 1000}))
+        server.base_url, server.served_name, "FICHE_TEST_NO_KEY",
+        # the random model: sampled, with the bound the string rule needs (32/32 stop at 3000 in the constraint proof)
+        {"long_side": (224, 224), "max_tokens": 3000, "temperature": 0.7}))
     done, message = session.ask_model(0)
     assert done, message
     fiche = session.store.fiches[0]

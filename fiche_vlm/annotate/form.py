@@ -110,8 +110,8 @@ def _reword(text: str) -> str:
 
 
 def field_problems(answer: Any) -> list[tuple[str, str]]:
-    """(field, problem) for each schema problem of `answer`, in the validator's order; [] when valid. `"` and `\`
-    are checked as the converter writes them (″ and ⧵), as `fiche validate` does."""
+    """(field, problem) for each schema problem of `answer`, in the validator's order; [] when valid. Double quotes
+    and backslashes are checked as the converter writes them (″ and ⧵), as `fiche validate` does."""
     problems = []
     for message in validate_fiche(substitute_quotes(answer)[0]):
         match = _MESSAGE.match(message)
