@@ -9,16 +9,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fiche_io.locations import location
 
 # Fiches nest 3 deep, sharegpt 4, Text2CAD about 10; consumers recurse a few frames per level, so 64 levels
 # stay far from Python's recursion limit (depth 900 already crashed the CAD checks).
 MAX_DEPTH = 64
+
+T = TypeVar("T")
 
 
 class RecordError(ValueError):
@@ -84,35 +86,35 @@ def unencodable_text(value: Any) -> str | None:
     return None
 
 
-def loads_strict(text: str, max_depth: int = MAX_DEPTH) -> Any:
-    """`text` as JSON under the policy above; StrictJSONError says why not."""
+def _decoding(decode: Callable[[], T]) -> T:
+    """`decode()`, its errors said as StrictJSONError."""
     try:
-        value = _DECODER.decode(text)
+        return decode()
     except json.JSONDecodeError as error:
         raise StrictJSONError(f"malformed JSON ({error.msg}: line {error.lineno}, column {error.colno})") from None
     except RecursionError:
-        raise StrictJSONError(f"nested deeper than {max_depth} levels") from None
-    _check_decoded(value, max_depth)
-    return value
+        raise StrictJSONError(f"nested deeper than {MAX_DEPTH} levels") from None
 
 
-def _check_decoded(value: Any, max_depth: int) -> None:
-    if nesting_depth(value) > max_depth:
-        raise StrictJSONError(f"nested deeper than {max_depth} levels")
+def _check_decoded(value: Any) -> None:
+    if nesting_depth(value) > MAX_DEPTH:
+        raise StrictJSONError(f"nested deeper than {MAX_DEPTH} levels")
     problem = unencodable_text(value)
     if problem is not None:
         raise StrictJSONError(problem)
 
 
+def loads_strict(text: str) -> Any:
+    """`text` as JSON under the policy above; StrictJSONError says why not."""
+    value = _decoding(lambda: _DECODER.decode(text))
+    _check_decoded(value)
+    return value
+
+
 def raw_decode_strict(text: str, start: int = 0) -> tuple[Any, int]:
     """(value, end) of the JSON value at `start`, text after it allowed; StrictJSONError as loads_strict."""
-    try:
-        value, end = _DECODER.raw_decode(text, start)
-    except json.JSONDecodeError as error:
-        raise StrictJSONError(f"malformed JSON ({error.msg}: line {error.lineno}, column {error.colno})") from None
-    except RecursionError:
-        raise StrictJSONError(f"nested deeper than {MAX_DEPTH} levels") from None
-    _check_decoded(value, MAX_DEPTH)
+    value, end = _decoding(lambda: _DECODER.raw_decode(text, start))
+    _check_decoded(value)
     return value, end
 
 
