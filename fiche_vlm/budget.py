@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from fiche_io.jsonl import read_records
+from eval.loading import read_records_or_fail
 from fiche_io.progress import with_progress
 
 # LLaMA-Factory 0.9.5's defaults (hparams/data_args.py, model_args.py) for recipes that leave the keys out.
@@ -89,12 +89,8 @@ class BudgetReport:
 
 def read_sharegpt(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(id, record) for each sample of a converter's output (.json array or .jsonl); id falls back to `#index`.
-    A record that cannot be read is a ValueError naming its file:line."""
-    records = []
-    for line in read_records(path):
-        if line.error is not None:
-            raise ValueError(f"{line.where(path)}: {line.error}")
-        records.append(line.value)
+    A record that cannot be read is an InputError (a ValueError) naming its file:line."""
+    records = [line.value for line in read_records_or_fail(path)]
     return [(str(record.get("id", f"#{index}")), record) for index, record in enumerate(records)]
 
 
