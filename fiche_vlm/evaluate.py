@@ -24,9 +24,9 @@ def predict_valset(valset: Path, predictions_path: Path, *, base_url: str, model
                    timeout: float = DEFAULT_TIMEOUT_S, retry: RetryPolicy = RetryPolicy()) -> Path:
     """Query the endpoint for every item of `valset` not yet answered in `predictions_path` (appended, resumed).
 
-    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche answers are
-    constrained by their schema on the server, CAD JSON answers checked against theirs after the fact (see
-    TASK_REQUESTS); code and Q&A answers are free text, scored from `raw`.
+    The requests are fiche_vlm.predict's: the same prompts and image resize as training. Fiche and CAD JSON
+    answers are constrained by their schema on the server and checked again after (see TASK_REQUESTS); code and
+    Q&A answers are free text, scored from `raw`.
     """
     if task not in TASKS:
         raise InputError(f"unknown task {task!r} (one of {', '.join(TASKS)})")

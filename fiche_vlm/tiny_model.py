@@ -66,9 +66,10 @@ class TinySpec:
 
 
 def corpus_from_fiches(paths: list[Path]) -> list[str]:
-    """The texts the tokenizer learns from: every string field of the fiche JSONL lines, gold JSON as canonical text."""
+    """The texts the tokenizer learns from: every string field of the fiche JSONL lines, gold JSON as canonical text;
+    in text → CAD lines (`cad` instead of `output`) the CAD JSON as the converter writes it."""
     from fiche_io.jsonl import iter_jsonl
-    from fiche_schema.canonical import canonical_text
+    from fiche_schema.canonical import canonical_text, dumps_plain
 
     texts: list[str] = []
     for path in paths:
@@ -79,6 +80,8 @@ def corpus_from_fiches(paths: list[Path]) -> list[str]:
             texts += [record.get("instruction") or "", record.get("context_text") or ""]
             if record.get("output") is not None:
                 texts.append(canonical_text(record["output"]))
+            if isinstance(record.get("cad"), dict):
+                texts.append(dumps_plain(record["cad"]))
     return texts
 
 
