@@ -115,6 +115,18 @@ def test_a_file_changed_on_disk_refuses_every_save_until_reloaded(skeleton: Path
     assert b"PLAN de d" in skeleton.read_bytes()  # the other change kept
 
 
+def test_a_second_instance_cannot_overwrite_the_statuses_the_first_wrote(skeleton: Path, gold: dict) -> None:
+    """Skips and drafts live only in the sidecar: another `fiche annotate` on the same file must not erase them."""
+    first, second = FicheStore(skeleton), FicheStore(skeleton)
+    Session(first).skip(1)
+    with pytest.raises(ChangedOnDisk, match="the statuses"):
+        second.keep_draft(second.fiches[0], gold)
+    second.reload()
+    second.keep_draft(second.fiches[0], gold)
+    again = FicheStore(skeleton)
+    assert again.fiches[1].status == SKIPPED and again.fiches[0].answer() == gold
+
+
 def test_a_touched_but_identical_file_still_saves(skeleton: Path, gold: dict) -> None:
     store = FicheStore(skeleton)
     os.utime(skeleton, ns=(1, 1))

@@ -105,7 +105,14 @@ class FicheStore:
             self.fiches.append(fiche)
         self._apply_sidecar()
 
+    def _sidecar_fingerprint(self) -> str | None:
+        try:
+            return _fingerprint(self.sidecar.read_bytes())
+        except FileNotFoundError:
+            return None
+
     def _apply_sidecar(self) -> None:
+        self._sidecar_loaded = self._sidecar_fingerprint()
         try:
             saved = loads_strict(self.sidecar.read_text(encoding="utf-8")).get("fiches", {})
         except FileNotFoundError:
@@ -123,8 +130,9 @@ class FicheStore:
     def _write_sidecar(self) -> None:
         entries = {fiche.id: {"status": fiche.status, "draft": fiche.draft, "model_fields": fiche.model_fields}
                    for fiche in self.fiches if fiche.annotatable}
-        atomic_write_text(self.sidecar, json.dumps({"version": SIDECAR_VERSION, "fiches": entries},
-                                                   ensure_ascii=False, indent=1) + "\n")
+        text = json.dumps({"version": SIDECAR_VERSION, "fiches": entries}, ensure_ascii=False, indent=1) + "\n"
+        atomic_write_text(self.sidecar, text)
+        self._sidecar_loaded = _fingerprint(text.encode("utf-8"))
 
     def counts(self) -> Counter:
         counts = Counter({status: 0 for status in STATUSES})
@@ -152,9 +160,13 @@ class FicheStore:
 
     def _refuse_if_changed(self) -> None:
         if self.changed_on_disk():
-            raise ChangedOnDisk(f"{self.path} changed on disk since it was loaded (another editor or another "
-                                "`fiche annotate`?); nothing was saved. Reload the file (your edit stays on "
-                                "the page), then save again.")
+            changed = f"{self.path} changed on disk since it was loaded (another editor or another `fiche annotate`?)"
+        elif self._sidecar_fingerprint() != self._sidecar_loaded:
+            changed = f"{self.sidecar} (the statuses) changed on disk since it was loaded (another `fiche annotate`?)"
+        else:
+            return
+        raise ChangedOnDisk(f"{changed}; nothing was saved. Reload the file (your edit stays on the page), "
+                            "then save again.")
 
     def keep_draft(self, fiche: Fiche, draft: dict[str, Any] | None, status: str | None = None,
                    model_fields: list[str] | None = None) -> None:
@@ -169,6 +181,7 @@ class FicheStore:
 
     def keep_drafts(self) -> None:
         """Write the statuses and drafts as they are now (after a prefill)."""
+        self._refuse_if_changed()
         self._write_sidecar()
 
     def confirm(self, fiche: Fiche, output: dict[str, Any]) -> None:
