@@ -252,6 +252,21 @@ def test_gpu_recipe_trains_one_step_on_the_tiny_model(name, tiny_model_dir, fich
     assert any(".language_model." in weight for weight in names)
 
 
+def test_a_realistic_french_fiche_trains_a_step_of_the_t4_recipe(tiny_model_dir, tmp_path):
+    """Issue 14's user case end to end on the training side: the French fiche (’ « » ≤ ⌀ N·m, 1/2″ threads, a
+    Windows path, a 1,000-character paragraph) converts and one optimizer step of t4.yaml runs on it."""
+    from llamafactory.train.tuner import run_exp
+
+    dataset_dir, out = tmp_path / "dataset_info", tmp_path / "adapter"
+    report = convert_fiches(PROJECT_ROOT / "tests" / "data" / "fiche_verin_fr.jsonl", dataset_dir / "fiches.json",
+                            dataset_dir=dataset_dir, name="fiches", long_side=(224, 224), data_root=PROJECT_ROOT,
+                            strict=True)
+    assert report.written == report.read == 1
+    run_exp(args=cpu_step_args("t4.yaml", tiny_model_dir, dataset_dir, out))
+    results = json.loads((out / "all_results.json").read_text(encoding="utf-8"))
+    assert math.isfinite(results["train_loss"]) and results["train_loss"] > 0
+
+
 def saved_for_backward(args: dict[str, Any]) -> dict[str, int]:
     """Bytes that one forward pass keeps for backward, inside the ViT and elsewhere (one sample, tiny model)."""
     import torch
