@@ -4,29 +4,16 @@ predictions file and whose endpoint is a real HTTP server answering like vLLM. E
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from annotate_page import annotate_page, field, open_fiche, text_of, type_into, wait_for
 from fake_endpoint import fake_endpoint
 
 from eval.browser import chromium_available, headless_chromium
 
 pytestmark = pytest.mark.skipif(chromium_available() is not None, reason=str(chromium_available()))
-
-WAIT_S = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,90 +47,16 @@ def replies() -> list[str]:
 
 @pytest.fixture(scope="module")
 def page_url(workspace: Path, replies: list[str]):
-    port = free_port()
-    with fake_endpoint(lambda body: replies.pop(0)) as base_url:
-        command = [str(Path(sys.executable).with_name("fiche")), "annotate", str(workspace / "fiches.jsonl"),
-                   "--predictions", str(workspace / "predictions.jsonl"), "--port", str(port),
-                   "--live", "--base-url", base_url]
-        log = (workspace / "annotate.log").open("w")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=2)
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError((workspace / "annotate.log").read_text()) from None
-                    time.sleep(0.5)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.close()
+    with fake_endpoint(lambda body: replies.pop(0)) as base_url, annotate_page(
+            workspace / "fiches.jsonl", "--predictions", str(workspace / "predictions.jsonl"),
+            "--live", "--base-url", base_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
     with headless_chromium(1400, 1000) as driver:
         yield driver
-
-
-def wait_for(driver, condition, message):
-    """condition()'s first true value within WAIT_S; else fails with `message` (a string, or a function giving one)."""
-    from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, WAIT_S).until(lambda _: condition())
-    except TimeoutException:
-        raise AssertionError(message() if callable(message) else message) from None
-
-
-def text_of(driver, element_id: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, element_id).text
-
-
-def field(driver, element_id: str):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, f"#{element_id} textarea, #{element_id} input")
-
-
-def shown_fiche(driver) -> str | None:
-    """The header's first line once a fiche is shown (not while an update is pending)."""
-    first = text_of(driver, "annotate-header").split("\n")[0]
-    return first if " — " in first or first.endswith("not annotatable") else None
-
-
-def open_fiche(driver, url: str, fiche_id: str) -> None:
-    """Load the page and move to `fiche_id` with Alt+→, one step at a time."""
-    from selenium.webdriver.common.keys import Keys
-
-    driver.get(url)
-    wait_for(driver, lambda: shown_fiche(driver), "the page shows no fiche")
-    for _ in range(6):
-        shown = shown_fiche(driver)
-        if shown.startswith(fiche_id + " "):
-            return
-        driver.find_element("tag name", "body").send_keys(Keys.ALT, Keys.ARROW_RIGHT)
-        wait_for(driver, lambda before=shown: shown_fiche(driver) not in (None, before), "Alt+→ did not move on")
-    raise AssertionError(f"{fiche_id} not reached: {text_of(driver, 'annotate-header')}")
-
-
-def type_into(driver, element_id: str, text: str) -> None:
-    from selenium.webdriver.common.keys import Keys
-
-    box = field(driver, element_id)
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(Keys.BACKSPACE)
-    box.send_keys(text)
-    box.send_keys(Keys.TAB)
 
 
 def line_bytes(path: Path) -> list[bytes]:

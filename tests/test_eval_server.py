@@ -85,22 +85,29 @@ def test_probes_with_judge_metrics_report_per_item_scores_and_gate_the_exit_stat
 
 
 @pytest.mark.server
-def test_fiche_annotate_drafts_a_fiche_from_the_tiny_model(tmp_path, server, sample_fiches):
-    """`Ask the model` of `fiche annotate` on the real server: the same constrained request as `fiche predict`, the
-    answer kept as a draft marked as the model's, the JSONL untouched until the user confirms."""
-    from fiche_vlm.annotate.session import Endpoint, Session
+def test_ask_the_model_in_the_annotate_page_drafts_a_fiche_from_the_tiny_model(tmp_path, server, sample_fiches):
+    """`Ask the model` clicked in headless Chromium, against the real server: the same constrained request as
+    `fiche predict`, the answer shown in the form as the model's draft, the JSONL untouched until the user confirms."""
+    from annotate_page import annotate_page, field, open_fiche, text_of, wait_for
+
+    from eval.browser import headless_chromium
     from fiche_vlm.annotate.store import DRAFTED, FicheStore
 
     record = {**json.loads(sample_fiches.read_text(encoding="utf-8").splitlines()[0]), "output": None}
     fiches = tmp_path / "fiches.jsonl"
     fiches.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     before = fiches.read_bytes()
-    session = Session(FicheStore(fiches, sample_fiches.parent), Endpoint(
-        server.base_url, server.served_name, "FICHE_TEST_NO_KEY",
-        # the random model: sampled, with the bound the string rule needs (32/32 stop at 3000 in the constraint proof)
-        {"long_side": (224, 224), "max_tokens": 3000, "temperature": 0.7}))
-    done, message = session.ask_model(0)
-    assert done, message
-    fiche = session.store.fiches[0]
+    # the random model: sampled, with the bound the string rule needs (32/32 stop at 3000 in the constraint proof)
+    with annotate_page(fiches, "--data-root", str(sample_fiches.parent), "--live", "--base-url", server.base_url,
+                       "--model", server.served_name, "--long-side", "224", "224", "--max-tokens", "3000",
+                       "--temperature", "0.7") as url, headless_chromium(1400, 1000) as browser:
+        open_fiche(browser, url, record["id"])
+        browser.find_element("id", "annotate-ask").click()
+        wait_for(browser, lambda: "drafted by the model" in text_of(browser, "annotate-header"),
+                 lambda: f"no draft: {text_of(browser, 'annotate-message')}", seconds=600)
+        shown = field(browser, "field-object").get_attribute("value")
+        assert "from the model, not confirmed" in browser.find_element("css selector", "#field-object").text
+    fiche = FicheStore(fiches, sample_fiches.parent).fiches[0]
     assert fiche.status == DRAFTED and isinstance(fiche.draft, dict) and fiche.model_fields == list(fiche.draft)
+    assert shown == fiche.draft["object"]
     assert fiches.read_bytes() == before

@@ -9,7 +9,8 @@ from typing import TypeVar
 
 import click
 
-from fiche_vlm.cli.options import IN_FILE, POSITIVE_INT, data_root_option, endpoint_options, long_side_option
+from fiche_vlm.cli.options import (IN_FILE, POSITIVE_INT, data_root_option, endpoint_options, long_side_option,
+                                   temperature_option)
 from fiche_vlm.predict.run import DEFAULT_MAX_TOKENS
 
 DEFAULT_PORT = 7860  # Gradio's usual port
@@ -52,10 +53,11 @@ def _opened(open_files: Callable[[], T]) -> T:
                   "trained with (as `fiche predict`).")
 @click.option("--max-tokens", type=POSITIVE_INT, default=DEFAULT_MAX_TOKENS, show_default=True,
               help="Answer length cap for --live; a cut answer is an error, not a draft (as `fiche predict`).")
+@temperature_option
 @data_root_option("Folder the views are read from; they must stay inside it. Default: FICHES's folder.")
 def annotate(fiches: Path, status_only: bool, predictions: Path | None, host: str, port: int, user: str,
              password_env: str, live: bool, base_url: str, model: str | None, api_key_env: str,
-             long_side: tuple[int, int], max_tokens: int, data_root: Path | None) -> None:
+             long_side: tuple[int, int], max_tokens: int, temperature: float, data_root: Path | None) -> None:
     """Write and correct the gold answers of FICHES (a fiche JSONL) in a local web page.
 
     Confirm writes the answer into the fiche's `output` (that line only, atomically); drafts, statuses and the
@@ -84,8 +86,8 @@ def annotate(fiches: Path, status_only: bool, predictions: Path | None, host: st
             raise click.UsageError(f"--host {host} is reachable from other machines: set a password in "
                                    f"${password_env} (or bind 127.0.0.1)")
         auth = (user, password)
-    endpoint = Endpoint(base_url, model, api_key_env, {"long_side": tuple(long_side), "max_tokens": max_tokens}) \
-        if live else None
+    request = {"long_side": tuple(long_side), "max_tokens": max_tokens, "temperature": temperature}
+    endpoint = Endpoint(base_url, model, api_key_env, request) if live else None
     session, notes = _opened(lambda: launch.prepare(fiches, data_root=data_root, predictions=predictions,
                                                     endpoint=endpoint))
     for note in notes:

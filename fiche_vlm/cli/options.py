@@ -87,6 +87,11 @@ def long_side_option(help: str = "Band (px) for the long side of the fitted view
                         show_default=True, help=help, callback=check_long_side)
 
 
+temperature_option = click.option(
+    "--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="Sampling temperature; 0 is greedy, the same answer every time.")
+
+
 def schema_option(default: str = "fiche") -> Callable:
     return click.option("--schema", default=default, show_default=True, help=f"What answers are checked against: {SCHEMA_CHOICES}.")
 

