@@ -60,7 +60,7 @@ demo: setup
 	.venv/bin/fiche demo --out outputs/demo
 
 test: setup
-	.venv/bin/python -m pytest -q -rs
+	.venv/bin/python -m pytest -q -rs --durations=15
 
 serve: setup
 	.venv/bin/fiche serve $(MODEL) --port $(PORT)
