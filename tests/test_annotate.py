@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fake_endpoint import fake_endpoint
+from ports import free_port
 
 from fiche_schema import load_schema
 from fiche_vlm.annotate.drafts import ask_endpoint, prefill, read_predictions
@@ -221,9 +221,7 @@ def test_live_draft_from_an_endpoint_with_the_constrained_request(skeleton: Path
 
 
 def test_live_draft_errors_leave_the_fiche_editable(skeleton: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        nobody = probe.getsockname()[1]  # closed again: nothing listens there
+    nobody = free_port()  # nothing listens there
     from fiche_vlm.annotate.session import Endpoint
 
     session = Session(FicheStore(skeleton), Endpoint(f"http://127.0.0.1:{nobody}/v1", "fake", "FICHE_TEST_NO_KEY"))

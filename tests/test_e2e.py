@@ -11,11 +11,10 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from fiche_vlm.cli import main
 from fiche_vlm.demo import DemoLayout, run_demo
-
-E2E_PORT = 8301
 
 
 def vllm_processes_on(port: int) -> list[str]:
@@ -27,7 +26,8 @@ def vllm_processes_on(port: int) -> list[str]:
 @pytest.mark.server
 def test_demo_chain_reproduces_every_gold_fiche(tmp_path, tiny_model_dir, sample_fiches):
     layout = DemoLayout(out=tmp_path / "demo", base_model=tiny_model_dir, dataset_dir=tmp_path / "dataset")
-    metrics = run_demo(layout, fiches=sample_fiches, port=E2E_PORT)
+    port = free_port()
+    metrics = run_demo(layout, fiches=sample_fiches, port=port)
 
     gold = {record["id"]: record["output"] for record in map(json.loads, sample_fiches.read_text().splitlines())}
     predictions = [json.loads(line) for line in layout.predictions.read_text().splitlines()]
@@ -47,7 +47,7 @@ def test_demo_chain_reproduces_every_gold_fiche(tmp_path, tiny_model_dir, sample
         for role in ("view", "predicted", "gold"):  # the report shows the view beside both renders
             assert f"](pictures/{fiche_id}.{role}.png)" in report
             assert (layout.out / "pictures" / f"{fiche_id}.{role}.png").stat().st_size > 0
-    assert not vllm_processes_on(E2E_PORT), "the demo left its vLLM server running"
+    assert not vllm_processes_on(port), "the demo left its vLLM server running"
 
 
 def test_demo_refuses_bad_fiches_before_training(tmp_path, sample_fiches):

@@ -3,11 +3,11 @@ same server is the judge of the judge metrics (one server for the module)."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from fiche_vlm.cli import main
 
@@ -16,10 +16,7 @@ from fiche_vlm.cli import main
 def server(tiny_model_dir, tmp_path_factory):
     from fiche_vlm.serve import VLLMServer
 
-    with socket.socket() as probe:  # a free port, chosen by the OS
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with VLLMServer(tiny_model_dir, port=port, log_path=tmp_path_factory.mktemp("vllm") / "vllm.log") as running:
+    with VLLMServer(tiny_model_dir, port=free_port(), log_path=tmp_path_factory.mktemp("vllm") / "vllm.log") as running:
         yield running
 
 

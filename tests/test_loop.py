@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from ports import free_port
 
 from fiche_io.processes import group_alive
 from fiche_schema.canonical import canonical_text
@@ -37,12 +37,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.server]
 LONG_SIDE = ["--long-side", "224", "224"]  # the tiny model's views, as in the demo
 EVAL_MAX_TOKENS = "400"  # the trained model's answers are about 140 tokens; the random base's are cut here
 RECIPES = PROJECT_ROOT / "recipes"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def fiche(*args: object, exit_codes: tuple[int, ...] = (0,)) -> Result:

@@ -14,13 +14,13 @@ Greedy decoding, so every answer is a function of the weights the request named.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from converters.cad_json import convert_text2cad
 from converters.fiche import convert_fiches
@@ -41,12 +41,6 @@ ADAPTER_RECIPE = PROJECT_ROOT / "recipes" / "smoke-adapter.yaml"
 BASE_EPOCHS = 100  # measured: loss 0.023 at the end, every shifted fiche answer exact
 TASKS = {"fiche": ("fiche_sample", "fiche"), "cad": ("text2cad", "cad_json")}  # adapter: (dataset, eval task)
 LONG_SIDE = [str(side) for side in DEMO_LONG_SIDE]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def shift_answers(dataset_dir: Path, name: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from fiche_io.processes import group_alive
 from fiche_vlm.cli import main
@@ -215,17 +216,6 @@ def fake_python(tmp_path: Path, body: str, monkeypatch) -> None:
     script.write_text("#!/bin/sh\n" + body + "\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("FICHE_SERVE_PYTHON", str(script))
-
-
-def free_port() -> int:
-    for port in range(8323, 8330):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    pytest.skip("no free port in 8323–8329")
 
 
 def test_early_exit_raises_with_the_log_tail_and_leaves_no_process(tmp_path: Path, monkeypatch) -> None:
