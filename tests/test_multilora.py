@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from ports import free_port
+from safetensors import safe_open
 
 from converters.cad_json import convert_text2cad
 from converters.fiche import convert_fiches
@@ -96,9 +97,9 @@ def server(shared_base: Path, dataset_dir: Path) -> VLLMServer:
     """--enforce-eager: torch.compile would add about 100 s to the start and changes nothing tested here."""
     adapters = tuple((name, train(ADAPTER_RECIPE, shared_base, dataset_dir, dataset, dataset_dir.parent / name))
                      for name, (dataset, _) in TASKS.items())
-    for _, folder in adapters:
-        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-        assert config["modules_to_save"] is None and not any("visual" in target for target in config["target_modules"])
+    for name, folder in adapters:  # what vLLM serves unmerged: LoRA on the language model's layers, nothing else
+        with safe_open(folder / "adapter_model.safetensors", framework="pt") as weights:
+            assert all(".language_model.layers." in weight and ".lora_" in weight for weight in weights.keys()), name
     with VLLMServer(shared_base, port=free_port(), served_name="base", log_path=dataset_dir.parent / "vllm.log",
                     startup_timeout=1500, loras=adapters, enforce_eager=True) as running:
         yield running
