@@ -12,7 +12,8 @@ from fiche_vlm.cli.options import folder_out, out_option, pick_out
 @click.command("tiny-model")
 @folder_out()
 @click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Fiche JSONL whose texts train the tokenizer (repeatable). Default: the sample data/fiches.jsonl.")
+              help="Fiche or text → CAD JSONL whose texts train the tokenizer (repeatable). "
+                   "Default: the sample data/fiches.jsonl.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the random weights.")
 def tiny_model(out: Path | None, old_out: Path | None, corpus: tuple[Path, ...], seed: int) -> None:
     """Build a tiny random-weight Qwen2-VL in OUT, saved like a hub checkpoint (nothing is downloaded).
