@@ -3,8 +3,8 @@
 A run is an eval output folder (holding metrics.json) or a metrics.json file. Every number of metrics.json is a
 metric, named by its path (`overall.numeric_exact_match.rate`, `slot_f1.per_field.materials_guess.f1`); the
 comparison lists each with its value in A, in B and the delta B − A, and says whether B is better. For a few
-metrics lower is better (errors, Chamfer distance, invalid ratio, latency, false positives and negatives; see
-LOWER_IS_BETTER); for the rest higher is. Items (fiches, questions, CAD parts) are matched by id and scored one
+metrics lower is better (errors, Chamfer distance, invalid ratio, latency, false positives and negatives, cut
+answers; see LOWER_IS_BETTER); token counts have no direction (NO_DIRECTION); for the rest higher is. Items (fiches, questions, CAD parts) are matched by id and scored one
 number each (see ITEM_SCORE); those that got better and worse are listed with their two answers.
 """
 from __future__ import annotations
@@ -23,7 +23,10 @@ from fiche_io.files import atomic_write_text
 # Not metrics: the per-item records, lists of problems, input counts and paths.
 _SKIPPED_KEYS = {"items", "gold_skipped", "predictions_without_gold", "gold_unusable", "counts", "judge.model",
                  "judge.base_url", "probes.probes", "probes.threshold", "judge.threshold", "cadquery_version"}
-LOWER_IS_BETTER = ("error", "chamfer", "invalid_ratio", "latency", ".fp", ".fn", "missing", "loss")
+LOWER_IS_BETTER = ("error", "chamfer", "invalid_ratio", "latency", ".fp", ".fn", "missing", "loss",
+                   "finish_reasons.length", "finish_reasons.content_filter", "finish_reasons.null")
+NO_DIRECTION = ("tokens",)  # shorter answers are neither better nor worse in themselves
+COUNTED = "run.finish_reasons."  # answers per finish reason: a reason a run never gave is 0 there, not missing
 ANSWER_CHARS = 300
 
 
@@ -70,9 +73,12 @@ def lower_is_better(name: str) -> bool:
 
 
 def verdict(name: str, a: float | None, b: float | None, tolerance: float = 0.0) -> str:
-    """«better», «worse» or «same» for B against A (beyond `tolerance`); «n/a» when one side is missing."""
+    """«better», «worse» or «same» for B against A (beyond `tolerance`); «changed» for a metric with no direction
+    (NO_DIRECTION); «n/a» when one side is missing."""
     if a is None or b is None:
         return "n/a"
+    if any(marker in name for marker in NO_DIRECTION):
+        return "same" if abs(b - a) <= tolerance else "changed"
     delta = (a - b) if lower_is_better(name) else (b - a)
     return "better" if delta > tolerance else "worse" if delta < -tolerance else "same"
 
@@ -123,6 +129,8 @@ def compare(run_a: Run, run_b: Run) -> dict:
     rows = []
     for name in list(dict.fromkeys([*flat_a, *flat_b])):
         a, b = flat_a.get(name), flat_b.get(name)
+        if name.startswith(COUNTED):
+            a, b = a or 0.0, b or 0.0
         rows.append({"metric": name, "a": a, "b": b, "delta": None if a is None or b is None else b - a,
                      "verdict": verdict(name, a, b)})
     score = ITEM_SCORE[task]

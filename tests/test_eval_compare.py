@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eval.compare import compare, flatten, load_run, verdict
+from eval.compare import Run, compare, flatten, load_run, verdict
 from eval.runner import score
 from fiche_vlm.cli import main
 
@@ -91,6 +91,18 @@ def test_per_field_f1_deltas_for_fiches(tmp_path, sample_fiches):
     CliRunner().invoke(main, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")])
     markdown = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
     assert "## Per-field F1" in markdown and "| materials_guess | 1.0000 |" in markdown
+
+
+def test_cut_answers_gone_are_better_and_shorter_answers_are_only_changed() -> None:
+    """From the loop test's report: run 1 cut 5 answers at max_tokens and wrote 2,382 tokens, run 2 cut none
+    (so metrics.json has no `length` key) and wrote 854; that is 5 → 0 cut answers, better, and fewer tokens, which
+    is no verdict by itself."""
+    run_a = Run("a", {"task": "fiche", "run": {"finish_reasons": {"length": 5, "stop": 1}, "completion_tokens_total": 2382}})
+    run_b = Run("b", {"task": "fiche", "run": {"finish_reasons": {"stop": 6}, "completion_tokens_total": 854}})
+    rows = {row["metric"]: row for row in compare(run_a, run_b)["metrics"]}
+    assert (rows["run.finish_reasons.length"]["b"], rows["run.finish_reasons.length"]["verdict"]) == (0.0, "better")
+    assert rows["run.finish_reasons.stop"]["verdict"] == "better"
+    assert rows["run.completion_tokens_total"]["verdict"] == "changed"
 
 
 def test_lower_is_better_for_errors_and_chamfer_and_runs_of_different_tasks_are_refused(tmp_path, qa_runs):
