@@ -3,25 +3,14 @@ the table come out right from known rows, the README block is replaced (and refu
 training row runs end to end on the tiny model."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
+from benchmark_scripts import load_benchmark
 
 from fiche_vlm import PROJECT_ROOT
 
-
-def load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-proof = load("gpu_proof")
+proof = load_benchmark("gpu_proof")
 
 
 def printed(capsys) -> list[dict]:
@@ -29,7 +18,7 @@ def printed(capsys) -> list[dict]:
 
 
 def test_dry_run_plans_every_row_within_nine_minutes_and_each_command_parses(tmp_path, capsys):
-    bench = load("train_bench")
+    bench = load_benchmark("train_bench")
     assert proof.main(["--dry-run", "--workdir", str(tmp_path)]) == 0
     plan = printed(capsys)
     assert plan[-1] == {"total_limit_s": 540}

@@ -16,29 +16,19 @@ benchmarks/gpu_proof.py runs t4.yaml on a GPU.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from converters.fiche import convert_fiches
 from fiche_vlm import PROJECT_ROOT
 
 RECIPES = PROJECT_ROOT / "recipes"
 STEPS = 2
-
-
-def train_bench():
-    if "train_bench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("train_bench", PROJECT_ROOT / "benchmarks" / "train_bench.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["train_bench"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["train_bench"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +59,7 @@ def t4_run(checkpoints, tmp_path_factory) -> dict:
     from llamafactory.hparams import get_train_args
     from llamafactory.model import load_tokenizer
 
-    bench = train_bench()
+    bench = load_benchmark("train_bench")
     recipe = bench.load_recipe(RECIPES / "t4.yaml")
     args = bench.bench_args(recipe, model_dir=checkpoints["fp32"], dataset_dir=checkpoints["dataset_dir"],
                             output_dir=tmp_path_factory.mktemp("t4-run"), steps=STEPS, dataset=recipe["dataset"])

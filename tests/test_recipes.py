@@ -24,11 +24,9 @@ What a CPU cannot check, and how each case is handled here:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import re
-import sys
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
+from benchmark_scripts import load_benchmark
 from click.testing import CliRunner
 from safetensors import safe_open
 
@@ -50,15 +49,7 @@ OWN_RECIPES = GPU_RECIPES + ["merge.yaml", "t4-base.yaml"]  # smoke.yaml and mer
 WORKFLOW_METHOD = ["freeze_vision_tower=true", "lora_target=q_proj,k_proj,v_proj,o_proj"]  # the fiche workflow's
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("train_bench", PROJECT_ROOT / "benchmarks" / "train_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_bench"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("train_bench")
 
 
 def is_export(recipe: dict[str, Any]) -> bool:
