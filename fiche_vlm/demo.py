@@ -108,12 +108,19 @@ def check_token_budget(layout: DemoLayout, train_recipe: Path) -> None:
         raise StepFailed("token budget: " + "\n".join(report.messages()))
 
 
-def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path) -> None:
-    (layout.adapter / "trainer_log.jsonl").unlink(missing_ok=True)  # an earlier run's would fool the progress bar
-    run_logged("train", [venv_tool("llamafactory-cli"), "train", str(train_recipe),
-                         f"model_name_or_path={layout.base_model}", f"dataset_dir={layout.dataset_dir}",
-                         f"dataset={layout.dataset_name}", f"output_dir={layout.adapter}"],
-               layout.logs / "train.log", trainer_log=layout.adapter / "trainer_log.jsonl")
+def train(recipe: Path, *, base_model: Path, dataset_dir: Path, dataset: str, output_dir: Path, log: Path,
+          overrides: tuple[str, ...] = ()) -> None:
+    """`llamafactory-cli train RECIPE` on `dataset` (names, comma-separated) from `base_model` into `output_dir`,
+    with a progress bar; `overrides` are more of its key=value arguments."""
+    (output_dir / "trainer_log.jsonl").unlink(missing_ok=True)  # an earlier run's would fool the progress bar
+    run_logged("train", [venv_tool("llamafactory-cli"), "train", str(recipe), f"model_name_or_path={base_model}",
+                         f"dataset_dir={dataset_dir}", f"dataset={dataset}", f"output_dir={output_dir}", *overrides],
+               log, trainer_log=output_dir / "trainer_log.jsonl")
+
+
+def train_and_merge(layout: DemoLayout, train_recipe: Path, merge_recipe: Path, overrides: tuple[str, ...] = ()) -> None:
+    train(train_recipe, base_model=layout.base_model, dataset_dir=layout.dataset_dir, dataset=layout.dataset_name,
+          output_dir=layout.adapter, log=layout.logs / "train.log", overrides=overrides)
     run_logged("merge", [venv_tool("llamafactory-cli"), "export", str(merge_recipe),
                          f"model_name_or_path={layout.base_model}", f"adapter_name_or_path={layout.adapter}",
                          f"export_dir={layout.merged}"],

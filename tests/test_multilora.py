@@ -28,9 +28,8 @@ from converters.fiche import convert_fiches
 from fiche_io.processes import group_alive
 from fiche_vlm import PROJECT_ROOT, SAMPLE_FICHES
 from fiche_vlm.cli import main
-from fiche_vlm.demo import DEMO_LONG_SIDE, run_logged, venv_tool
+from fiche_vlm.demo import DEMO_LONG_SIDE, DemoLayout, train, train_and_merge
 from fiche_vlm.evaluate import predict_valset
-from fiche_vlm.pixels import pin_pixel_budget, recipe_pixel_budget
 from fiche_vlm.serve import VLLMServer
 from fiche_vlm.tiny_model import ensure_tiny_model, spec_for_corpus
 
@@ -59,13 +58,6 @@ def shift_answers(dataset_dir: Path, name: str) -> str:
     return f"{name}_shifted"
 
 
-def train(recipe: Path, base: Path, dataset_dir: Path, dataset: str, out: Path, *overrides: str) -> Path:
-    run_logged(f"train {out.name}", [venv_tool("llamafactory-cli"), "train", str(recipe), f"model_name_or_path={base}",
-                                     f"dataset_dir={dataset_dir}", f"dataset={dataset}", f"output_dir={out}",
-                                     *overrides], out.with_suffix(".log"))
-    return out
-
-
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("multilora") / "dataset_info"
@@ -82,22 +74,20 @@ def shared_base(dataset_dir: Path) -> Path:
     corpus = [SAMPLE_FICHES, TEXT2CAD]
     tiny = ensure_tiny_model(PROJECT_ROOT / ".cache" / "tiny-model" / spec_for_corpus(corpus).key(), corpus)
     shifted = ",".join(shift_answers(dataset_dir, name) for name in ("fiche_sample", "text2cad"))
-    work = dataset_dir.parent
-    adapter = train(SMOKE, tiny, dataset_dir, shifted, work / "base-adapter", f"num_train_epochs={BASE_EPOCHS}")
-    merged = work / "base"
-    run_logged("merge", [venv_tool("llamafactory-cli"), "export", str(PROJECT_ROOT / "recipes" / "merge-smoke.yaml"),
-                         f"model_name_or_path={tiny}", f"adapter_name_or_path={adapter}", f"export_dir={merged}"],
-               work / "merge.log")
-    pin_pixel_budget(merged, *recipe_pixel_budget(SMOKE))
-    return merged
+    layout = DemoLayout(out=dataset_dir.parent / "base", base_model=tiny, dataset_dir=dataset_dir, dataset_name=shifted)
+    train_and_merge(layout, SMOKE, PROJECT_ROOT / "recipes" / "merge-smoke.yaml",
+                    overrides=(f"num_train_epochs={BASE_EPOCHS}",))
+    return layout.merged
 
 
 @pytest.fixture(scope="module")
 def server(shared_base: Path, dataset_dir: Path) -> VLLMServer:
     """--enforce-eager: torch.compile would add about 100 s to the start and changes nothing tested here."""
-    adapters = tuple((name, train(ADAPTER_RECIPE, shared_base, dataset_dir, dataset, dataset_dir.parent / name))
-                     for name, (dataset, _) in TASKS.items())
-    for name, folder in adapters:  # what vLLM serves unmerged: LoRA on the language model's layers, nothing else
+    adapters = tuple((name, dataset_dir.parent / name) for name in TASKS)
+    for name, folder in adapters:
+        train(ADAPTER_RECIPE, base_model=shared_base, dataset_dir=dataset_dir, dataset=TASKS[name][0],
+              output_dir=folder, log=folder.with_suffix(".log"))
+        # what vLLM serves unmerged: LoRA on the language model's layers, nothing else
         with safe_open(folder / "adapter_model.safetensors", framework="pt") as weights:
             assert all(".language_model.layers." in weight and ".lora_" in weight for weight in weights.keys()), name
     with VLLMServer(shared_base, port=free_port(), served_name="base", log_path=dataset_dir.parent / "vllm.log",
